@@ -1,0 +1,69 @@
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def new_customer_number() -> str:
+    return f"C{secrets.randbelow(10**8):08d}"
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+def country_choices():
+    names = {
+        "FR": _("France"), "BE": _("Belgique"), "DE": _("Allemagne"), "ES": _("Espagne"),
+        "IT": _("Italie"), "LU": _("Luxembourg"), "NL": _("Pays-Bas"), "CH": _("Suisse"),
+    }
+    return [(code, names.get(code, code)) for code in settings.VAT_RATES]
+
+
+class User(AbstractUser):
+    """A customer (or a staff member) who logs in with their email address."""
+
+    username = None
+    email = models.EmailField(_("adresse e-mail"), unique=True)
+    customer_number = models.CharField(
+        _("numéro client"), max_length=9, unique=True, default=new_customer_number, editable=False
+    )
+    billing_country = models.CharField(
+        _("pays de facturation"), max_length=2, choices=country_choices, default="FR"
+    )
+    preferred_language = models.CharField(
+        _("langue préférée"), max_length=5, choices=settings.LANGUAGES, default="fr"
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
+
+    def __str__(self):
+        return self.email
+

@@ -1,0 +1,43 @@
+"""Money arithmetic (DESIGN §2, §3, §8): integer cents in, integer cents out.
+
+Fractions exist only inside these functions and are rounded once, half-up, to the cent.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+
+def round_half_up(value: Fraction | Decimal | int) -> int:
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class TaxedAmount:
+    net_cents: int
+    vat_cents: int
+    total_cents: int
+    vat_rate: Decimal
+
+
+def tax_from_net(*, net_cents: int, vat_rate: Decimal) -> TaxedAmount:
+    vat_cents = round_half_up(Fraction(net_cents) * Fraction(vat_rate) / 100)
+    return TaxedAmount(net_cents, vat_cents, net_cents + vat_cents, vat_rate)
+
+
+def tax_from_total(*, total_cents: int, vat_rate: Decimal) -> TaxedAmount:
+    """Split a tax-inclusive amount (a refund, say) into net and VAT."""
+    net_cents = round_half_up(Fraction(total_cents) * 100 / (100 + Fraction(vat_rate)))
+    return TaxedAmount(net_cents, total_cents - net_cents, total_cents, vat_rate)
+
+
+def annual_remaining_months_refund(
+    *, annual_total_cents: int, full_months_elapsed: int, refundable_cents: int
+) -> int:
+    """DESIGN §8, annual row: the months after the current one, capped at what is refundable."""
+    remaining_months = max(0, 12 - (full_months_elapsed + 1))
+    amount = round_half_up(Fraction(annual_total_cents * remaining_months, 12))
+    return max(0, min(amount, refundable_cents))
+

@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from .base import (
+    CardDeclined,
+    CardDetails,
+    CardToken,
+    ChargeRequest,
+    OperationResult,
+    PaymentError,
+    PaymentGateway,
+    ProviderError,
+    RefundRequest,
+    UnknownOutcome,
+)
+
+__all__ = [
+    "CardDeclined",
+    "CardDetails",
+    "CardToken",
+    "ChargeRequest",
+    "OperationResult",
+    "PaymentError",
+    "PaymentGateway",
+    "ProviderError",
+    "RefundRequest",
+    "UnknownOutcome",
+    "get_gateway",
+]
+
+
+def get_gateway() -> PaymentGateway:
+    return import_string(settings.PAYMENT_GATEWAY)()

@@ -1,0 +1,183 @@
+"""The built-in simulated provider (the default). It keeps its own ledger in the database so
+that idempotency is real: an idempotency key moves money at most once.
+
+Test cards (any future expiry, any CVC):
+
+==================== ===========================================================
+4242 4242 4242 4242  success (so does any other valid number)
+4000 0000 0000 0002  declined (generic)
+4000 0000 0000 9995  declined: insufficient funds
+4000 0000 0000 0069  declined: expired card
+4000 0000 0000 0119  provider error, nothing charged (retry later)
+4000 0000 0000 0408  timeout: the charge went through but the answer was lost
+==================== ===========================================================
+"""
+
+import secrets
+
+from django.db import IntegrityError, transaction
+
+from billing.models import SimulatedProviderCard, SimulatedProviderOperation
+
+from .base import (
+    CardDeclined,
+    CardDetails,
+    CardToken,
+    ChargeRequest,
+    OperationResult,
+    PaymentError,
+    PaymentGateway,
+    ProviderError,
+    RefundRequest,
+    UnknownOutcome,
+)
+
+SUCCESS = "success"
+TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
+PROVIDER_ERROR = "provider_error"
+DECLINES = {
+    "4000000000000002": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+}
+BEHAVIOURS = {
+    "4000000000000119": PROVIDER_ERROR,
+    "4000000000000408": TIMEOUT_AFTER_SUCCESS,
+    **DECLINES,
+}
+
+
+def luhn_valid(number: str) -> bool:
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for position, digit in enumerate(int(c) for c in reversed(number)):
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "Visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4]) <= 2720:
+        return "Mastercard"
+    if number[:2] in {"34", "37"}:
+        return "American Express"
+    return "Carte"
+
+
+def _result(operation: SimulatedProviderOperation) -> OperationResult:
+    return OperationResult(
+        reference=operation.reference,
+        amount_cents=operation.amount_cents,
+        currency=operation.currency,
+        succeeded=operation.status == SUCCESS,
+        failure_code=operation.failure_code,
+    )
+
+
+def _new_reference(prefix: str) -> str:
+    return f"{prefix}_sim_{secrets.token_hex(10)}"
+
+
+class SimulatedGateway(PaymentGateway):
+    def tokenize_card(self, card: CardDetails) -> CardToken:
+        number = card.number
+        if not luhn_valid(number):
+            raise CardDeclined("incorrect_number")
+        token = _new_reference("tok")
+        SimulatedProviderCard.objects.create(
+            token=token,
+            behaviour=BEHAVIOURS.get(number, SUCCESS),
+            brand=card_brand(number),
+            last4=number[-4:],
+        )
+        return CardToken(token, card_brand(number), number[-4:], card.exp_month, card.exp_year)
+
+    def charge(self, request: ChargeRequest) -> OperationResult:
+        replay = self._replay(request.idempotency_key, request.amount_cents)
+        if replay is not None:
+            return self._answer(replay)
+        card = SimulatedProviderCard.objects.filter(token=request.token).first()
+        if card is None:
+            raise CardDeclined("invalid_token")
+        if card.behaviour == PROVIDER_ERROR:
+            raise ProviderError("simulated provider unavailable")
+        declined = card.behaviour in DECLINES.values()
+        operation = self._record(
+            request.idempotency_key,
+            kind="charge",
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            status="declined" if declined else SUCCESS,
+            failure_code=card.behaviour if declined else "",
+        )
+        if card.behaviour == TIMEOUT_AFTER_SUCCESS and operation.created_now:
+            raise UnknownOutcome("simulated timeout after the charge was made")
+        return self._answer(operation)
+
+    def refund(self, request: RefundRequest) -> OperationResult:
+        replay = self._replay(request.idempotency_key, request.amount_cents)
+        if replay is not None:
+            return self._answer(replay)
+        with transaction.atomic():
+            charged = (
+                SimulatedProviderOperation.objects.select_for_update()
+                .filter(reference=request.charge_reference, kind="charge", status=SUCCESS)
+                .first()
+            )
+            if charged is None:
+                raise PaymentError("unknown charge")
+            refunded = sum(
+                SimulatedProviderOperation.objects.filter(
+                    charge_reference=charged.reference, kind="refund", status=SUCCESS
+                ).values_list("amount_cents", flat=True)
+            )
+            if refunded + request.amount_cents > charged.amount_cents:
+                raise PaymentError("refund exceeds the charge")
+            operation = self._record(
+                request.idempotency_key,
+                kind="refund",
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+                status=SUCCESS,
+                charge_reference=charged.reference,
+            )
+        return self._answer(operation)
+
+    def lookup(self, idempotency_key: str) -> OperationResult | None:
+        operation = SimulatedProviderOperation.objects.filter(
+            idempotency_key=idempotency_key
+        ).first()
+        return _result(operation) if operation else None
+
+    @staticmethod
+    def _replay(idempotency_key: str, amount_cents: int):
+        operation = SimulatedProviderOperation.objects.filter(
+            idempotency_key=idempotency_key
+        ).first()
+        if operation is not None and operation.amount_cents != amount_cents:
+            raise PaymentError("idempotency key reused with a different amount")
+        return operation
+
+    @staticmethod
+    def _record(idempotency_key, **fields):
+        prefix = "ch" if fields["kind"] == "charge" else "re"
+        try:
+            with transaction.atomic():
+                operation = SimulatedProviderOperation.objects.create(
+                    idempotency_key=idempotency_key, reference=_new_reference(prefix), **fields
+                )
+                operation.created_now = True
+        except IntegrityError:
+            operation = SimulatedProviderOperation.objects.get(idempotency_key=idempotency_key)
+            operation.created_now = False
+        return operation
+
+    @staticmethod
+    def _answer(operation: SimulatedProviderOperation) -> OperationResult:
+        if operation.status != SUCCESS:
+            raise CardDeclined(operation.failure_code)
+        return _result(operation)

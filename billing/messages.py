@@ -1,0 +1,19 @@
+from django.utils.translation import gettext as _
+
+
+def decline_message(code: str) -> str:
+    """What the customer reads when their card is refused."""
+    messages = {
+        "insufficient_funds": _("Paiement refusé : provision insuffisante. Essayez une autre "
+                                "carte ou contactez votre banque."),
+        "expired_card": _("Paiement refusé : cette carte a expiré. Merci d'utiliser une carte "
+                          "valide."),
+        "incorrect_number": _("Le numéro de carte est invalide."),
+        "provider_error": _("Notre prestataire de paiement est momentanément indisponible. "
+                            "Aucun montant n'a été débité ; merci de réessayer dans quelques "
+                            "minutes."),
+        "no_card": _("Aucune carte n'est enregistrée sur votre compte."),
+    }
+    return messages.get(
+        code, _("Paiement refusé par votre banque. Essayez une autre carte ou contactez-la.")
+    )

@@ -1,0 +1,225 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentMethod(models.Model):
+    """A saved card: the provider's token and what may be shown. Never the card number."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_methods"
+    )
+    provider_token = models.CharField(max_length=64, unique=True)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    is_default = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(is_default=True), name="one_default_card"
+            )
+        ]
+        verbose_name = _("carte")
+
+    def __str__(self):
+        return f"{self.brand} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+
+
+class DocumentSequence(models.Model):
+    """Gapless numbering of invoices and credit notes, one counter per prefix and year."""
+
+    prefix = models.CharField(max_length=2)
+    year = models.PositiveSmallIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prefix", "year"], name="one_sequence_per_year")
+        ]
+
+    def __str__(self):
+        return f"{self.prefix}{self.year}: {self.last_value}"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("À payer")
+        PAID = "paid", _("Payée")
+        VOID = "void", _("Annulée")
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", _("Souscription")
+        RENEWAL = "renewal", _("Renouvellement")
+
+    number = models.CharField(max_length=16, unique=True)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices"
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+    )
+    plan = models.ForeignKey("subscriptions.Plan", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    vat_rate = models.DecimalField(max_digits=4, decimal_places=2)
+    billing_country = models.CharField(max_length=2)
+    net_cents = models.IntegerField()
+    vat_cents = models.IntegerField()
+    total_cents = models.IntegerField()
+    issued_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(kind="renewal"),
+                name="one_renewal_invoice_per_period",
+            )
+        ]
+        verbose_name = _("facture")
+
+    def __str__(self):
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    description = models.CharField(max_length=200)
+    net_cents = models.IntegerField()
+    vat_cents = models.IntegerField()
+    total_cents = models.IntegerField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.description
+
+
+class Charge(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En cours")
+        SUCCEEDED = "succeeded", _("Réussi")
+        FAILED = "failed", _("Refusé")
+        UNKNOWN = "unknown", _("Résultat inconnu")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charges")
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="charges"
+    )
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.PROTECT, null=True, related_name="charges"
+    )
+    attempt = models.PositiveSmallIntegerField(default=1)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    provider_reference = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="one_charge_per_attempt")
+        ]
+        verbose_name = _("paiement")
+
+    def __str__(self):
+        return f"{self.idempotency_key} ({self.status})"
+
+
+class Refund(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En cours")
+        SUCCEEDED = "succeeded", _("Effectué")
+        FAILED = "failed", _("Échoué")
+
+    class Reason(models.TextChoices):
+        CANCELLATION = "cancellation", _("Résiliation")
+        STAFF = "staff", _("Geste du support")
+
+    charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="refunds")
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    provider_reference = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("remboursement")
+
+    def __str__(self):
+        return f"{self.idempotency_key} ({self.status})"
+
+
+class CreditNote(models.Model):
+    """The accounting record of a refund paid (French "avoir")."""
+
+    number = models.CharField(max_length=16, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, related_name="credit_note")
+    net_cents = models.IntegerField()
+    vat_cents = models.IntegerField()
+    total_cents = models.IntegerField()
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["issued_at", "id"]
+        verbose_name = _("avoir")
+
+    def __str__(self):
+        return self.number
+
+
+class SimulatedProviderCard(models.Model):
+    """The simulated provider's own vault: what a token stands for (no card number)."""
+
+    token = models.CharField(max_length=64, unique=True)
+    behaviour = models.CharField(max_length=24)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+
+    def __str__(self):
+        return self.token
+
+
+class SimulatedProviderOperation(models.Model):
+    """The simulated provider's ledger: one row per idempotency key, so a key never moves
+    money twice."""
+
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=6)
+    reference = models.CharField(max_length=64, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=9)
+    failure_code = models.CharField(max_length=40, blank=True)
+    charge_reference = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.idempotency_key

@@ -1,0 +1,12 @@
+from billing.amounts import TaxedAmount, tax_from_net
+from billing.models import PaymentMethod
+from billing.vat import vat_rate_for_country
+
+
+def plan_price(*, plan, country: str) -> TaxedAmount:
+    """The plan's price for a customer of this billing country, VAT included."""
+    return tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate_for_country(country))
+
+
+def default_card(*, customer) -> PaymentMethod | None:
+    return customer.payment_methods.filter(is_default=True).first()

@@ -1,0 +1,283 @@
+"""Writes of the billing app: cards, invoices, charges, refunds (DESIGN §2, §8)."""
+
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.amounts import tax_from_net, tax_from_total
+from billing.gateways import (
+    CardDeclined,
+    CardDetails,
+    ChargeRequest,
+    PaymentError,
+    ProviderError,
+    RefundRequest,
+    UnknownOutcome,
+    get_gateway,
+)
+from billing.models import (
+    Charge,
+    CreditNote,
+    DocumentSequence,
+    Invoice,
+    InvoiceLine,
+    PaymentMethod,
+    Refund,
+)
+from billing.vat import vat_rate_for_country
+
+logger = logging.getLogger(__name__)
+
+INVOICE_PREFIX = "F"
+CREDIT_NOTE_PREFIX = "A"
+
+
+class RefundNotAllowed(Exception):
+    pass
+
+
+def payment_method_add(*, customer, card: CardDetails, now=None) -> PaymentMethod:
+    """Tokenize the card with the provider and make it the customer's default card.
+
+    Raises CardDeclined when the provider rejects the number."""
+    now = now or timezone.now()
+    token = get_gateway().tokenize_card(card)
+    with transaction.atomic():
+        customer.payment_methods.filter(is_default=True).update(is_default=False)
+        return PaymentMethod.objects.create(
+            customer=customer,
+            provider_token=token.token,
+            brand=token.brand,
+            last4=token.last4,
+            exp_month=token.exp_month,
+            exp_year=token.exp_year,
+            is_default=True,
+            created_at=now,
+        )
+
+
+def next_document_number(*, prefix: str, now) -> str:
+    """Gapless: the counter row is locked and incremented in the caller's transaction."""
+    year = timezone.localtime(now).year
+    DocumentSequence.objects.get_or_create(prefix=prefix, year=year)
+    sequence = DocumentSequence.objects.select_for_update().get(prefix=prefix, year=year)
+    sequence.last_value += 1
+    sequence.save(update_fields=["last_value"])
+    return f"{prefix}{year}-{sequence.last_value:06d}"
+
+
+@transaction.atomic
+def invoice_create(
+    *, customer, plan, kind, period_start, period_end, description, subscription=None, now
+) -> Invoice:
+    amount = tax_from_net(
+        net_cents=plan.price_cents, vat_rate=vat_rate_for_country(customer.billing_country)
+    )
+    invoice = Invoice.objects.create(
+        number=next_document_number(prefix=INVOICE_PREFIX, now=now),
+        customer=customer,
+        subscription=subscription,
+        plan=plan,
+        kind=kind,
+        period_start=period_start,
+        period_end=period_end,
+        currency=plan.currency,
+        vat_rate=amount.vat_rate,
+        billing_country=customer.billing_country,
+        net_cents=amount.net_cents,
+        vat_cents=amount.vat_cents,
+        total_cents=amount.total_cents,
+        issued_at=now,
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        description=description,
+        net_cents=amount.net_cents,
+        vat_cents=amount.vat_cents,
+        total_cents=amount.total_cents,
+    )
+    return invoice
+
+
+def invoice_pay(
+    *, invoice: Invoice, now, on_paid: Callable[[Invoice], None] | None = None
+) -> Charge:
+    """Charge the customer's default card for an open invoice.
+
+    The charge row (with its idempotency key) is committed before the provider is called, and
+    its outcome is recorded afterwards together with ``on_paid``, so a crash in between leaves
+    a pending charge to reconcile rather than money without a record."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.OPEN:
+            raise PaymentError("invoice is not open")
+        if invoice.charges.filter(status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN]):
+            raise PaymentError("a charge of this invoice is still in progress")
+        card = invoice.customer.payment_methods.filter(is_default=True).first()
+        if card is None:
+            raise CardDeclined("no_card")
+        attempt = invoice.charges.count() + 1
+        charge = Charge.objects.create(
+            invoice=invoice,
+            customer=invoice.customer,
+            payment_method=card,
+            attempt=attempt,
+            amount_cents=invoice.total_cents,
+            currency=invoice.currency,
+            idempotency_key=f"invoice-{invoice.pk}-attempt-{attempt}",
+            created_at=now,
+        )
+    gateway = get_gateway()
+    request = ChargeRequest(
+        token=card.provider_token,
+        amount_cents=charge.amount_cents,
+        currency=charge.currency,
+        idempotency_key=charge.idempotency_key,
+        description=invoice.number,
+    )
+    try:
+        result = gateway.charge(request)
+    except CardDeclined as declined:
+        return _charge_settle(charge, now=now, failure_code=declined.code)
+    except ProviderError:
+        return _charge_settle(charge, now=now, failure_code="provider_error")
+    except UnknownOutcome:
+        result = _lookup_quietly(gateway, charge.idempotency_key)
+        if result is None:
+            Charge.objects.filter(pk=charge.pk).update(status=Charge.Status.UNKNOWN)
+            charge.refresh_from_db()
+            return charge
+        if not result.succeeded:
+            return _charge_settle(charge, now=now, failure_code=result.failure_code)
+    return _charge_settle(charge, now=now, reference=result.reference, on_paid=on_paid)
+
+
+def _lookup_quietly(gateway, idempotency_key):
+    try:
+        return gateway.lookup(idempotency_key)
+    except PaymentError:
+        logger.warning("lookup of %s failed; the charge stays unknown", idempotency_key)
+        return None
+
+
+@transaction.atomic
+def _charge_settle(charge, *, now, reference="", failure_code="", on_paid=None) -> Charge:
+    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    if charge.status not in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
+        return charge
+    charge.settled_at = now
+    if failure_code:
+        charge.status = Charge.Status.FAILED
+        charge.failure_code = failure_code
+        charge.save(update_fields=["status", "failure_code", "settled_at"])
+        return charge
+    charge.status = Charge.Status.SUCCEEDED
+    charge.provider_reference = reference
+    charge.save(update_fields=["status", "provider_reference", "settled_at"])
+    invoice = charge.invoice
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = now
+    invoice.save(update_fields=["status", "paid_at"])
+    if on_paid is not None:
+        on_paid(invoice)
+    return charge
+
+
+def invoice_void(*, invoice: Invoice) -> None:
+    Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.OPEN).update(
+        status=Invoice.Status.VOID
+    )
+
+
+def charge_refundable_cents(charge: Charge) -> int:
+    if charge.status != Charge.Status.SUCCEEDED:
+        return 0
+    committed = charge.refunds.exclude(status=Refund.Status.FAILED).aggregate(
+        total=Sum("amount_cents")
+    )["total"]
+    return charge.amount_cents - (committed or 0)
+
+
+def refund_create(*, charge: Charge, amount_cents: int, reason: str, now) -> Refund:
+    """Record a refund to be paid; the provider is called after commit by refund_execute.
+
+    Must run inside the caller's transaction; the charge row is locked so two refunds can
+    never together exceed what was charged."""
+    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    if amount_cents <= 0:
+        raise RefundNotAllowed("Le montant du remboursement doit être positif.")
+    if amount_cents > charge_refundable_cents(charge):
+        raise RefundNotAllowed("Le montant dépasse ce qui reste remboursable sur ce paiement.")
+    sequence = charge.refunds.count() + 1
+    refund = Refund.objects.create(
+        charge=charge,
+        amount_cents=amount_cents,
+        currency=charge.currency,
+        reason=reason,
+        idempotency_key=f"charge-{charge.pk}-refund-{sequence}",
+        created_at=now,
+    )
+    from billing.tasks import refund_execute_task
+
+    transaction.on_commit(lambda: refund_execute_task.delay(refund.pk))
+    return refund
+
+
+def refund_execute(*, refund_id: int, now=None) -> Refund:
+    """Pay a recorded refund through the provider. Safe to run twice: the status guard and the
+    provider's idempotency key make the second run a no-op.
+
+    Raises ProviderError / UnknownOutcome (when the provider cannot tell) for the task to retry."""
+    now = now or timezone.now()
+    refund = Refund.objects.select_related("charge").get(pk=refund_id)
+    if refund.status != Refund.Status.PENDING:
+        return refund
+    gateway = get_gateway()
+    request = RefundRequest(
+        charge_reference=refund.charge.provider_reference,
+        amount_cents=refund.amount_cents,
+        currency=refund.currency,
+        idempotency_key=refund.idempotency_key,
+    )
+    try:
+        result = gateway.refund(request)
+    except UnknownOutcome:
+        result = gateway.lookup(refund.idempotency_key)
+        if result is None:
+            raise
+    except ProviderError:
+        raise
+    except PaymentError as error:
+        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+            status=Refund.Status.FAILED, failure_message=str(error)[:200]
+        )
+        logger.error("refund %s refused by the provider: %s", refund.pk, error)
+        refund.refresh_from_db()
+        return refund
+    return _refund_settle(refund, reference=result.reference, now=now)
+
+
+@transaction.atomic
+def _refund_settle(refund: Refund, *, reference: str, now) -> Refund:
+    refund = Refund.objects.select_for_update().select_related("charge__invoice").get(pk=refund.pk)
+    if refund.status != Refund.Status.PENDING:
+        return refund
+    refund.status = Refund.Status.SUCCEEDED
+    refund.provider_reference = reference
+    refund.refunded_at = now
+    refund.save(update_fields=["status", "provider_reference", "refunded_at"])
+    invoice = refund.charge.invoice
+    amount = tax_from_total(total_cents=refund.amount_cents, vat_rate=invoice.vat_rate)
+    CreditNote.objects.create(
+        number=next_document_number(prefix=CREDIT_NOTE_PREFIX, now=now),
+        invoice=invoice,
+        refund=refund,
+        net_cents=amount.net_cents,
+        vat_cents=amount.vat_cents,
+        total_cents=amount.total_cents,
+        issued_at=now,
+    )
+    return refund

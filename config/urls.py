@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts.views import home
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("", include("accounts.urls")),
+    path("", include("subscriptions.urls")),
+    path("", include("billing.urls")),
+    path("comptes/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]

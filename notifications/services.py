@@ -1,0 +1,95 @@
+"""The email outbox (DESIGN §10): queue once per occasion, deliver after commit."""
+
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from notifications.models import OutboxEmail
+
+MAX_DELIVERY_ATTEMPTS = 5
+TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
+
+
+def render_email(*, kind: str, language: str, context: dict) -> tuple[str, str, str]:
+    """Subject, text and HTML from templates/emails/<language>/<kind>_{subject,message}.*"""
+    prefix = f"emails/{language}/{kind}"
+    with translation.override(language):
+        subject = render_to_string(f"{prefix}_subject.txt", context).strip()
+        text = render_to_string(f"{prefix}_message.txt", context)
+        html = render_to_string(f"{prefix}_message.html", context)
+    return " ".join(subject.splitlines()), text, html
+
+
+def email_enqueue(
+    *, kind: str, occasion: str, customer, context: dict, subscription=None, now=None
+) -> OutboxEmail:
+    """Queue an email unless one was already queued for this occasion.
+
+    Call inside the transaction that makes the occasion happen: the row commits with it and
+    delivery starts after commit."""
+    now = now or timezone.now()
+    language = customer.preferred_language
+    occasion_key = f"{kind}:{occasion}"
+    existing = OutboxEmail.objects.filter(occasion_key=occasion_key).first()
+    if existing is not None:
+        return existing
+    context = {"customer": customer, "subscription": subscription, "site_url": settings.SITE_URL,
+               "support_email": settings.SUPPORT_EMAIL, **context}
+    subject, text, html = render_email(kind=kind, language=language, context=context)
+    with transaction.atomic():
+        email, created = OutboxEmail.objects.get_or_create(
+            occasion_key=occasion_key,
+            defaults={
+                "kind": kind,
+                "customer": customer,
+                "subscription": subscription,
+                "recipient": customer.email,
+                "language": language,
+                "subject": subject,
+                "body_text": text,
+                "body_html": html,
+                "created_at": now,
+            },
+        )
+    if created:
+        from notifications.tasks import email_deliver_task
+
+        transaction.on_commit(lambda: email_deliver_task.delay(email.pk))
+    return email
+
+
+def email_deliver(*, email_id: int, now=None) -> OutboxEmail:
+    """Send a pending email. The row is locked while sending so two workers never both send it;
+    transient SMTP errors propagate for the task to retry, up to MAX_DELIVERY_ATTEMPTS."""
+    now = now or timezone.now()
+    failure = None
+    with transaction.atomic():
+        email = OutboxEmail.objects.select_for_update().get(pk=email_id)
+        if email.status != OutboxEmail.Status.PENDING:
+            return email
+        email.attempts += 1
+        message = EmailMultiAlternatives(
+            subject=email.subject,
+            body=email.body_text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[email.recipient],
+        )
+        message.attach_alternative(email.body_html, "text/html")
+        try:
+            message.send()
+        except TRANSIENT_ERRORS as error:
+            failure = error
+            email.last_error = str(error)[:300]
+            if email.attempts >= MAX_DELIVERY_ATTEMPTS:
+                email.status = OutboxEmail.Status.FAILED
+        else:
+            email.status = OutboxEmail.Status.SENT
+            email.sent_at = now
+        email.save(update_fields=["attempts", "last_error", "status", "sent_at"])
+    if failure is not None and email.status == OutboxEmail.Status.PENDING:
+        raise failure
+    return email

@@ -1,0 +1,67 @@
+"""Demo plans and customers (README lists every login). Built through the real services, with
+the clock set back, so the demo data is exactly what customers would have produced."""
+
+from datetime import timedelta
+
+from allauth.account.models import EmailAddress
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from billing.gateways import CardDetails
+from billing.services import payment_method_add
+from subscriptions.models import Plan
+from subscriptions.services import subscription_cancel, subscription_subscribe
+
+DEMO_PASSWORD = "demo-password"
+ESSENTIAL = ["Protection en temps réel", "Analyse anti-malware", "Protection de 1 appareil"]
+PREMIUM = ["Protection en temps réel", "Analyse anti-malware", "Protection de 5 appareils",
+           "VPN illimité", "Assistance prioritaire"]
+PLANS = [
+    {"code": "essentiel-mensuel", "name": "Essentiel", "tier": 1, "interval": "month",
+     "price_cents": 825, "features": ESSENTIAL},
+    {"code": "premium-mensuel", "name": "Premium", "tier": 2, "interval": "month",
+     "price_cents": 1250, "features": PREMIUM},
+    {"code": "essentiel-annuel", "name": "Essentiel", "tier": 1, "interval": "year",
+     "price_cents": 8250, "features": ESSENTIAL},
+    {"code": "premium-annuel", "name": "Premium", "tier": 2, "interval": "year",
+     "price_cents": 12500, "features": PREMIUM},
+    {"code": "essentiel-engagement", "name": "Essentiel engagement 12 mois", "tier": 1,
+     "interval": "month", "price_cents": 700, "commitment_months": 12, "features": ESSENTIAL},
+]
+# (email, first name, plan code or None, days since subscribing, days since cancelling)
+CUSTOMERS = [
+    ("demo@example.com", "Camille", "essentiel-mensuel", 20, None),
+    ("annuel@example.com", "Louis", "premium-annuel", 160, None),
+    ("nouveau@example.com", "Inès", "essentiel-annuel", 3, None),
+    ("resilie@example.com", "Hugo", "premium-mensuel", 25, 2),
+    ("engagement@example.com", "Léa", "essentiel-engagement", 18, None),
+    ("sans-abonnement@example.com", "Jules", None, None, None),
+]
+STAFF = ("admin@example.com", "admin-password")
+
+
+def load_demo(*, now=None, stdout=None) -> None:
+    now = now or timezone.now()
+    for fields in PLANS:
+        Plan.objects.update_or_create(code=fields["code"], defaults=fields)
+    for email, first_name, plan_code, days_ago, cancelled_days_ago in CUSTOMERS:
+        if User.objects.filter(email=email).exists():
+            continue
+        with transaction.atomic():
+            customer = User.objects.create_user(email, DEMO_PASSWORD, first_name=first_name,
+                                                last_name="Démo")
+            EmailAddress.objects.create(user=customer, email=email, primary=True, verified=True)
+        if plan_code is None:
+            continue
+        subscribed_at = now - timedelta(days=days_ago, hours=2)
+        payment_method_add(customer=customer, now=subscribed_at,
+                           card=CardDetails("4242424242424242", 12, now.year + 3, "123"))
+        subscription = subscription_subscribe(
+            customer=customer, plan=Plan.objects.get(code=plan_code), now=subscribed_at
+        )
+        if cancelled_days_ago is not None:
+            subscription_cancel(subscription=subscription, reason="too_expensive",
+                                actor_user=customer, now=now - timedelta(days=cancelled_days_ago))
+    if not User.objects.filter(email=STAFF[0]).exists():
+        User.objects.create_superuser(STAFF[0], STAFF[1], first_name="Support")

@@ -1,0 +1,103 @@
+"""What cancelling does, by when it happens (DESIGN §8): a pure function of its inputs."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from billing.amounts import annual_remaining_months_refund
+from subscriptions.periods import add_days, add_months, period_at
+
+
+class Rule:
+    REFUND_WINDOW = "refund_window"
+    RENEWAL_REFUND_WINDOW = "renewal_refund_window"
+    COMMITMENT = "commitment"
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+
+class RefundScope:
+    NONE = "none"
+    EVERYTHING_PAID = "everything_paid"
+    LAST_RENEWAL = "last_renewal"
+    CURRENT_PERIOD = "current_period"
+
+
+@dataclass(frozen=True)
+class CancellationTerms:
+    rule: str
+    immediate: bool
+    access_ends_at: datetime
+    refund_scope: str
+    refund_cents: int
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    interval: str
+    refund_window_days: int
+    renewal_refund_window_days: int
+    commitment_months: int
+
+
+@dataclass(frozen=True)
+class PaidSoFar:
+    """What was paid and is still refundable, in cents."""
+
+    subscription_refundable_cents: int
+    last_renewal_charged_at: datetime | None
+    last_renewal_refundable_cents: int
+    period_total_cents: int
+    period_refundable_cents: int
+
+
+def cancellation_terms(
+    *,
+    plan: PlanTerms,
+    paid: PaidSoFar,
+    started_at: datetime,
+    billing_anchor: datetime,
+    current_period_start: datetime,
+    current_period_end: datetime,
+    now: datetime,
+    tz: ZoneInfo,
+) -> CancellationTerms:
+    if now < add_days(started_at, plan.refund_window_days, tz=tz):
+        return CancellationTerms(
+            Rule.REFUND_WINDOW, True, now, RefundScope.EVERYTHING_PAID,
+            paid.subscription_refundable_cents,
+        )
+    if paid.last_renewal_charged_at is not None and now < add_days(
+        paid.last_renewal_charged_at, plan.renewal_refund_window_days, tz=tz
+    ):
+        return CancellationTerms(
+            Rule.RENEWAL_REFUND_WINDOW, True, now, RefundScope.LAST_RENEWAL,
+            paid.last_renewal_refundable_cents,
+        )
+    commitment_end = add_months(started_at, plan.commitment_months, tz=tz)
+    if plan.commitment_months and now < commitment_end:
+        last_committed_period = period_at(
+            anchor=billing_anchor,
+            interval=plan.interval,
+            instant=commitment_end - timedelta(microseconds=1),
+            tz=tz,
+        )
+        return CancellationTerms(
+            Rule.COMMITMENT, False, max(last_committed_period.end, current_period_end),
+            RefundScope.NONE, 0,
+        )
+    if plan.interval == "month":
+        return CancellationTerms(Rule.MONTHLY, False, current_period_end, RefundScope.NONE, 0)
+    slice_now = period_at(anchor=billing_anchor, interval="month", instant=now, tz=tz)
+    first_slice = period_at(
+        anchor=billing_anchor, interval="month", instant=current_period_start, tz=tz
+    )
+    refund_cents = annual_remaining_months_refund(
+        annual_total_cents=paid.period_total_cents,
+        full_months_elapsed=slice_now.index - first_slice.index,
+        refundable_cents=paid.period_refundable_cents,
+    )
+    return CancellationTerms(
+        Rule.ANNUAL, False, slice_now.end,
+        RefundScope.CURRENT_PERIOD if refund_cents else RefundScope.NONE, refund_cents,
+    )

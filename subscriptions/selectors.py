@@ -1,0 +1,98 @@
+"""Reads of the subscriptions app."""
+
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, Sum
+from django.db.models.functions import Coalesce
+
+from billing.models import Charge, Invoice, Refund
+from subscriptions.models import Plan, Subscription
+from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
+
+
+def business_tz() -> ZoneInfo:
+    return ZoneInfo(settings.BUSINESS_TIME_ZONE)
+
+
+def succeeded_charges_with_refundable(*, subscription):
+    """The subscription's paid charges, each annotated with ``refundable_cents``."""
+    committed = Coalesce(
+        Sum("refunds__amount_cents", filter=~Q(refunds__status=Refund.Status.FAILED)), 0
+    )
+    charges = (
+        Charge.objects.filter(invoice__subscription=subscription, status=Charge.Status.SUCCEEDED)
+        .select_related("invoice")
+        .annotate(committed_refunds=committed)
+        .order_by("created_at", "id")
+    )
+    for charge in charges:
+        charge.refundable_cents = charge.amount_cents - charge.committed_refunds
+    return list(charges)
+
+
+def paid_so_far(*, subscription, charges) -> PaidSoFar:
+    renewals = [c for c in charges if c.invoice.kind == Invoice.Kind.RENEWAL]
+    this_period = [
+        c for c in charges if c.invoice.period_start == subscription.current_period_start
+    ]
+    return PaidSoFar(
+        subscription_refundable_cents=sum(c.refundable_cents for c in charges),
+        last_renewal_charged_at=renewals[-1].settled_at if renewals else None,
+        last_renewal_refundable_cents=renewals[-1].refundable_cents if renewals else 0,
+        period_total_cents=sum(c.amount_cents for c in this_period),
+        period_refundable_cents=sum(c.refundable_cents for c in this_period),
+    )
+
+
+def cancellation_quote(*, subscription, now, charges=None) -> CancellationTerms:
+    plan = subscription.plan
+    if charges is None:
+        charges = succeeded_charges_with_refundable(subscription=subscription)
+    return cancellation_terms(
+        plan=PlanTerms(
+            interval=plan.interval,
+            refund_window_days=plan.refund_window_days,
+            renewal_refund_window_days=plan.renewal_refund_window_days,
+            commitment_months=plan.commitment_months,
+        ),
+        paid=paid_so_far(subscription=subscription, charges=charges),
+        started_at=subscription.started_at,
+        billing_anchor=subscription.billing_anchor,
+        current_period_start=subscription.current_period_start,
+        current_period_end=subscription.current_period_end,
+        now=now,
+        tz=business_tz(),
+    )
+
+
+def cancellation_refunded(*, subscription) -> bool:
+    """Was a refund paid (or is one on its way) for the current cancellation?"""
+    if subscription.cancel_requested_at is None:
+        return False
+    return (
+        Refund.objects.filter(
+            charge__invoice__subscription=subscription,
+            reason=Refund.Reason.CANCELLATION,
+            created_at__gte=subscription.cancel_requested_at,
+        )
+        .exclude(status=Refund.Status.FAILED)
+        .exists()
+    )
+
+
+def sellable_plans():
+    return Plan.objects.filter(is_active=True).order_by("tier", "interval")
+
+
+def customer_subscriptions(*, customer):
+    """Everything "Abonnement et facturation" shows, in a fixed number of queries."""
+    invoices = Invoice.objects.exclude(status=Invoice.Status.VOID).prefetch_related(
+        "credit_notes"
+    ).order_by("-issued_at", "-id")
+    return (
+        Subscription.objects.filter(customer=customer)
+        .select_related("plan", "pending_plan")
+        .prefetch_related(Prefetch("invoices", queryset=invoices))
+        .order_by("-started_at")
+    )

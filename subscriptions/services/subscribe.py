@@ -1,0 +1,98 @@
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from billing.messages import decline_message
+from billing.models import Charge, Invoice
+from billing.services import invoice_create, invoice_pay, invoice_void
+from notifications.services import email_enqueue
+from subscriptions.licences import new_licence_key
+from subscriptions.models import RUNNING_STATUSES, Actor, Subscription, SubscriptionEvent
+from subscriptions.periods import period_by_index
+from subscriptions.selectors import business_tz
+from subscriptions.services.events import subscription_event_record
+
+
+class SubscribeError(Exception):
+    """Shown to the customer as is."""
+
+
+def subscription_subscribe(*, customer, plan, now=None) -> Subscription:
+    """Charge the first period on the customer's default card and, once paid, open the
+    subscription. A declined card leaves no subscription (the invoice is voided)."""
+    now = now or timezone.now()
+    if not plan.is_active:
+        raise SubscribeError(_("Cette formule n'est plus proposée."))
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=customer.pk)
+        if customer.subscriptions.filter(status__in=RUNNING_STATUSES).exists():
+            raise SubscribeError(_("Vous avez déjà un abonnement en cours."))
+        if Charge.objects.filter(
+            customer=customer,
+            invoice__kind=Invoice.Kind.INITIAL,
+            status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN],
+        ).exists():
+            raise SubscribeError(
+                _("Un paiement est déjà en cours de traitement. Merci de patienter quelques "
+                  "minutes avant de réessayer.")
+            )
+        period = period_by_index(anchor=now, interval=plan.interval, index=0, tz=business_tz())
+        invoice = invoice_create(
+            customer=customer,
+            plan=plan,
+            kind=Invoice.Kind.INITIAL,
+            period_start=period.start,
+            period_end=period.end,
+            description=_("Abonnement %(plan)s") % {"plan": plan},
+            now=now,
+        )
+    created = {}
+
+    def open_subscription(paid_invoice):
+        created["subscription"] = _subscription_open(
+            customer=customer, plan=plan, invoice=paid_invoice, now=now
+        )
+
+    charge = invoice_pay(invoice=invoice, now=now, on_paid=open_subscription)
+    if charge.status == Charge.Status.FAILED:
+        invoice_void(invoice=invoice)
+        raise SubscribeError(decline_message(charge.failure_code))
+    if charge.status == Charge.Status.UNKNOWN:
+        raise SubscribeError(
+            _("Nous n'avons pas pu confirmer votre paiement. Ne le renouvelez pas : nous "
+              "vérifions auprès de notre prestataire et vous écrirons dès que possible.")
+        )
+    return created["subscription"]
+
+
+def _subscription_open(*, customer, plan, invoice, now) -> Subscription:
+    subscription = Subscription.objects.create(
+        customer=customer,
+        plan=plan,
+        started_at=now,
+        billing_anchor=now,
+        current_period_start=invoice.period_start,
+        current_period_end=invoice.period_end,
+        licence_key=new_licence_key(),
+    )
+    invoice.subscription = subscription
+    invoice.save(update_fields=["subscription"])
+    subscription_event_record(
+        subscription=subscription,
+        kind=SubscriptionEvent.Kind.SUBSCRIBED,
+        actor=Actor.CUSTOMER,
+        actor_user=customer,
+        at=now,
+        amount_cents=invoice.total_cents,
+        data={"plan": plan.code, "invoice": invoice.number},
+    )
+    email_enqueue(
+        kind="welcome",
+        occasion=f"subscription-{subscription.pk}",
+        customer=customer,
+        subscription=subscription,
+        context={"invoice": invoice, "plan": plan},
+        now=now,
+    )
+    return subscription

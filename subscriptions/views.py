@@ -1,0 +1,164 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from billing.forms import CardForm
+from billing.gateways import CardDeclined
+from billing.messages import decline_message
+from billing.selectors import default_card, plan_price
+from billing.services import payment_method_add
+from subscriptions.forms import CancelForm
+from subscriptions.models import Channel, Plan, Status, Subscription
+from subscriptions.selectors import (
+    cancellation_quote,
+    cancellation_refunded,
+    customer_subscriptions,
+    sellable_plans,
+)
+from subscriptions.services import (
+    CancellationError,
+    SubscribeError,
+    subscription_auto_renew_reactivate,
+    subscription_cancel,
+    subscription_subscribe,
+)
+
+
+def _country(request):
+    return request.user.billing_country if request.user.is_authenticated else "FR"
+
+
+def plans(request):
+    country = _country(request)
+    offers = [(plan, plan_price(plan=plan, country=country)) for plan in sellable_plans()]
+    return render(request, "subscriptions/plans.html", {
+        "monthly": [o for o in offers if o[0].interval == "month"],
+        "annual": [o for o in offers if o[0].interval == "year"],
+        "country": country,
+    })
+
+
+@sensitive_post_parameters("card_number", "cvc")
+@login_required
+def subscribe(request, code):
+    plan = get_object_or_404(Plan, code=code, is_active=True)
+    if request.user.subscriptions.filter(status__in=[Status.ACTIVE, Status.PAST_DUE,
+                                                     Status.SUSPENDED]).exists():
+        messages.info(request, _("Vous avez déjà un abonnement en cours."))
+        return redirect("subscriptions:billing")
+    saved_card = default_card(customer=request.user)
+    use_saved = bool(saved_card) and request.POST.get("use_saved_card") == "1"
+    form = CardForm(request.POST or None) if not use_saved else CardForm()
+    if request.method == "POST" and (use_saved or form.is_valid()):
+        try:
+            if not use_saved:
+                payment_method_add(customer=request.user, card=form.card_details())
+            subscription_subscribe(customer=request.user, plan=plan)
+        except CardDeclined as declined:
+            form.add_error(None, decline_message(declined.code))
+        except SubscribeError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Bienvenue ! Votre abonnement %(plan)s est actif.")
+                             % {"plan": plan.name})
+            return redirect("subscriptions:billing")
+    return render(request, "subscriptions/subscribe.html", {
+        "plan": plan,
+        "price": plan_price(plan=plan, country=request.user.billing_country),
+        "form": form,
+        "saved_card": saved_card,
+    })
+
+
+@login_required
+def billing(request):
+    now = timezone.now()
+    subscriptions = list(customer_subscriptions(customer=request.user))
+    for subscription in subscriptions:
+        subscription.price = plan_price(plan=subscription.plan,
+                                        country=request.user.billing_country)
+        if _cancellable(subscription):
+            subscription.quote = cancellation_quote(subscription=subscription, now=now)
+            subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")
+        subscription.can_reactivate = _reactivable(subscription, now)
+    return render(request, "subscriptions/billing.html", {
+        "subscriptions": subscriptions,
+        "card": default_card(customer=request.user),
+    })
+
+
+def _cancellable(subscription):
+    return (subscription.channel == Channel.DIRECT and subscription.auto_renew
+            and subscription.status != Status.ENDED)
+
+
+def _reactivable(subscription, now):
+    return (subscription.channel == Channel.DIRECT and not subscription.auto_renew
+            and subscription.status != Status.ENDED
+            and subscription.ends_at is not None and now < subscription.ends_at
+            and not cancellation_refunded(subscription=subscription))
+
+
+def _own_subscription(request, pk):
+    return get_object_or_404(Subscription.objects.select_related("plan"), pk=pk,
+                             customer=request.user)
+
+
+@login_required
+def cancel(request, pk):
+    """The dialog's form posts here; without JavaScript the button leads here (GET) to the
+    same recap on a page of its own."""
+    subscription = _own_subscription(request, pk)
+    if not _cancellable(subscription):
+        messages.info(request, _("Le renouvellement automatique de cet abonnement est déjà "
+                                 "désactivé."))
+        return redirect("subscriptions:billing")
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            subscription, terms = subscription_cancel(
+                subscription=subscription,
+                reason=form.cleaned_data["reason"],
+                reason_detail=form.cleaned_data["reason_detail"],
+                actor_user=request.user,
+            )
+        except CancellationError as error:
+            messages.error(request, str(error))
+        else:
+            if terms is not None:
+                messages.success(request, _("Votre abonnement a été annulé. Une confirmation "
+                                            "vous a été envoyée par e-mail."))
+        return redirect("subscriptions:billing")
+    subscription.quote = cancellation_quote(subscription=subscription, now=timezone.now())
+    return render(request, "subscriptions/cancel_confirm.html",
+                  {"subscription": subscription, "cancel_form": form})
+
+
+@require_POST
+@login_required
+def reactivate(request, pk):
+    subscription = _own_subscription(request, pk)
+    try:
+        subscription_auto_renew_reactivate(subscription=subscription, actor_user=request.user)
+    except CancellationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Le renouvellement automatique est de nouveau activé."))
+    return redirect("subscriptions:billing")
+
+
+@login_required
+def cancel_shortcut(request):
+    """The footer's "Résilier mon abonnement": straight to the cancellation recap."""
+    cancellable = [s for s in customer_subscriptions(customer=request.user) if _cancellable(s)]
+    if len(cancellable) == 1:
+        return HttpResponseRedirect(reverse("subscriptions:cancel", args=[cancellable[0].pk]))
+    if not cancellable:
+        messages.info(request, _("Vous n'avez aucun abonnement à résilier."))
+    return redirect("subscriptions:billing")

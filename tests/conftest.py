@@ -1,0 +1,23 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+PARIS = ZoneInfo("Europe/Paris")
+FROZEN_AT = datetime(2026, 3, 10, 9, 30, tzinfo=PARIS)
+
+
+@pytest.fixture(autouse=True)
+def now(request):
+    """The clock is frozen for every test; services also receive it explicitly."""
+    if request.node.get_closest_marker("browser"):
+        yield None
+        return
+    with time_machine.travel(FROZEN_AT, tick=False):
+        yield FROZEN_AT
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True

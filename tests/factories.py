@@ -1,0 +1,62 @@
+from datetime import timedelta
+
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import User
+from billing.gateways import CardDetails
+from billing.services import payment_method_add
+from subscriptions.models import Plan
+from subscriptions.services import subscription_subscribe
+
+PASSWORD = "correct-horse-battery"
+SUCCESS_CARD = "4242424242424242"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"client{n}@example.com")
+    first_name = "Camille"
+    last_name = "Martin"
+    billing_country = "FR"
+    preferred_language = "fr"
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified(user, create, extracted, **kwargs):
+        user.save()
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plan
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"plan-{n}")
+    name = factory.LazyAttribute(lambda plan: f"Formule {plan.code}")
+    tier = 1
+    interval = "month"
+    price_cents = 825
+    features = factory.LazyFunction(lambda: ["Protection en temps réel", "1 appareil"])
+
+    class Params:
+        annual = factory.Trait(interval="year", price_cents=8250)
+
+
+def subscribed(*, customer=None, plan=None, at, card=SUCCESS_CARD):
+    """A subscription made the way a customer makes one: card tokenized, first invoice charged
+    through the simulated provider, at the instant ``at``."""
+    customer = customer or UserFactory()
+    plan = plan or PlanFactory()
+    payment_method_add(customer=customer, now=at,
+                       card=CardDetails(card, 12, at.year + 3, "123"))
+    return subscription_subscribe(customer=customer, plan=plan, now=at)
+
+
+def days(n):
+    return timedelta(days=n)
