@@ -67,3 +67,7 @@ class User(AbstractUser):
     def __str__(self):
         return self.email
 
+
+def user_display(user) -> str:
+    """How allauth names a customer in its pages and emails (ACCOUNT_USER_DISPLAY)."""
+    return user.get_full_name() or user.email

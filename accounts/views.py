@@ -3,11 +3,27 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
+
+
+def remember_language(response, language):
+    """The language cookie, with Django's LANGUAGE_COOKIE_* settings (as its set_language)."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response
 
 
 def home(request):
@@ -20,10 +36,10 @@ def profile(request):
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
+        translation.activate(request.user.preferred_language)
+        request.LANGUAGE_CODE = translation.get_language()
         messages.success(request, _("Votre profil a été enregistré."))
-        response = redirect("accounts:profile")
-        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, request.user.preferred_language)
-        return response
+        return remember_language(redirect("accounts:profile"), request.user.preferred_language)
     return render(request, "accounts/profile.html", {"form": form})
 
 
@@ -41,6 +57,9 @@ def set_language(request):
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
         next_url = "/"
-    response = HttpResponseRedirect(next_url)
-    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language)
-    return response
+    return remember_language(HttpResponseRedirect(next_url), language)
+
+
+def too_many_requests(request, exception=None):
+    """allauth's rate limits answer with this page (config.urls.handler429)."""
+    return render(request, "allauth/429.html", status=429)

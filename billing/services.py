@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Callable
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -46,6 +47,8 @@ def payment_method_add(*, customer, card: CardDetails, now=None) -> PaymentMetho
     now = now or timezone.now()
     token = get_gateway().tokenize_card(card)
     with transaction.atomic():
+        # Serialize a customer's card changes: two at once would both insert a default card.
+        get_user_model().objects.select_for_update().get(pk=customer.pk)
         customer.payment_methods.filter(is_default=True).update(is_default=False)
         return PaymentMethod.objects.create(
             customer=customer,
@@ -222,7 +225,8 @@ def refund_create(*, charge: Charge, amount_cents: int, reason: str, now) -> Ref
     )
     from billing.tasks import refund_execute_task
 
-    transaction.on_commit(lambda: refund_execute_task.delay(refund.pk))
+    # robust: the refund row is committed and stays pending if enqueueing fails.
+    transaction.on_commit(lambda: refund_execute_task.delay(refund.pk), robust=True)
     return refund
 
 

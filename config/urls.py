@@ -11,3 +11,6 @@ urlpatterns = [
     path("comptes/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# allauth's rate limits (login, signup, password reset...) answer 429 with this view.
+handler429 = "accounts.views.too_many_requests"

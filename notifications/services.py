@@ -58,7 +58,9 @@ def email_enqueue(
     if created:
         from notifications.tasks import email_deliver_task
 
-        transaction.on_commit(lambda: email_deliver_task.delay(email.pk))
+        # robust: a broker hiccup must not fail the request that already committed; the row
+        # stays pending for the outbox sweep to pick up.
+        transaction.on_commit(lambda: email_deliver_task.delay(email.pk), robust=True)
     return email
 
 

@@ -8,7 +8,7 @@ of day survives daylight-saving changes.
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
@@ -23,6 +23,8 @@ class Period:
 
 def add_months(instant: datetime, months: int, *, tz: ZoneInfo) -> datetime:
     local = instant.astimezone(tz)
+    if not months:
+        return local
     years, month_zero = divmod(local.month - 1 + months, 12)
     year, month = local.year + years, month_zero + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
@@ -32,6 +34,8 @@ def add_months(instant: datetime, months: int, *, tz: ZoneInfo) -> datetime:
 def add_days(instant: datetime, days: int, *, tz: ZoneInfo) -> datetime:
     """Calendar days on the local wall clock (a day across a DST change lasts 23 or 25 h)."""
     local = instant.astimezone(tz)
+    if not days:
+        return local
     shifted = (local.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=tz, fold=0)
     return shifted
 
@@ -50,6 +54,8 @@ def period_by_index(*, anchor: datetime, interval: str, index: int, tz: ZoneInfo
 
 def period_at(*, anchor: datetime, interval: str, instant: datetime, tz: ZoneInfo) -> Period:
     """The period that contains ``instant`` (start inclusive, end exclusive)."""
+    # Compared in UTC: two datetimes sharing a tzinfo compare by wall clock, ignoring fold.
+    instant = instant.astimezone(UTC)
     local_anchor, local_instant = anchor.astimezone(tz), instant.astimezone(tz)
     months = (
         (local_instant.year - local_anchor.year) * 12 + local_instant.month - local_anchor.month

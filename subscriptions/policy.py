@@ -1,7 +1,7 @@
 """What cancelling does, by when it happens (DESIGN §8): a pure function of its inputs."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from billing.amounts import annual_remaining_months_refund
@@ -62,12 +62,14 @@ def cancellation_terms(
     now: datetime,
     tz: ZoneInfo,
 ) -> CancellationTerms:
-    if now < add_days(started_at, plan.refund_window_days, tz=tz):
+    # Compared as instants: two datetimes sharing a tzinfo compare by wall clock, ignoring fold.
+    instant = now.astimezone(UTC)
+    if instant < add_days(started_at, plan.refund_window_days, tz=tz):
         return CancellationTerms(
             Rule.REFUND_WINDOW, True, now, RefundScope.EVERYTHING_PAID,
             paid.subscription_refundable_cents,
         )
-    if paid.last_renewal_charged_at is not None and now < add_days(
+    if paid.last_renewal_charged_at is not None and instant < add_days(
         paid.last_renewal_charged_at, plan.renewal_refund_window_days, tz=tz
     ):
         return CancellationTerms(
@@ -75,7 +77,7 @@ def cancellation_terms(
             paid.last_renewal_refundable_cents,
         )
     commitment_end = add_months(started_at, plan.commitment_months, tz=tz)
-    if plan.commitment_months and now < commitment_end:
+    if plan.commitment_months and instant < commitment_end:
         last_committed_period = period_at(
             anchor=billing_anchor,
             interval=plan.interval,

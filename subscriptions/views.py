@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from accounts.models import country_choices
 from billing.forms import CardForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
@@ -40,7 +41,7 @@ def plans(request):
     return render(request, "subscriptions/plans.html", {
         "monthly": [o for o in offers if o[0].interval == "month"],
         "annual": [o for o in offers if o[0].interval == "year"],
-        "country": country,
+        "country_name": dict(country_choices()).get(country, country),
     })
 
 

@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core.cache import cache
 
 PARIS = ZoneInfo("Europe/Paris")
 FROZEN_AT = datetime(2026, 3, 10, 9, 30, tzinfo=PARIS)
@@ -21,3 +22,12 @@ def now(request):
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """allauth keeps its rate-limit counters in the cache and the clock is frozen, so counters
+    would otherwise carry over from one test to the next."""
+    cache.clear()
+    yield
+    cache.clear()

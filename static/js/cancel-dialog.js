@@ -4,9 +4,11 @@
   "use strict";
   if (typeof HTMLDialogElement !== "function") return;
 
+  // What Tab can reach: not the form's hidden CSRF input, nor anything disabled or not rendered.
   const focusable = (dialog) =>
-    Array.from(dialog.querySelectorAll("a[href], button, select, textarea, input"))
-      .filter((el) => !el.disabled);
+    Array.from(dialog.querySelectorAll(
+      "a[href], button, select, textarea, input:not([type=hidden]), [tabindex]:not([tabindex='-1'])"
+    )).filter((el) => !el.disabled && el.getClientRects().length > 0);
 
   document.addEventListener("click", (event) => {
     const opener = event.target.closest("[data-open-dialog]");
@@ -31,12 +33,15 @@
     dialog.addEventListener("keydown", (event) => {
       if (event.key !== "Tab") return;
       const items = focusable(dialog);
+      if (!items.length) return;
       const first = items[0];
       const last = items[items.length - 1];
-      if (event.shiftKey && document.activeElement === first) {
+      const index = items.indexOf(document.activeElement);
+      // index -1: focus is on the dialog itself (a click on its text), not on a control.
+      if (event.shiftKey && index <= 0) {
         event.preventDefault();
         last.focus();
-      } else if (!event.shiftKey && document.activeElement === last) {
+      } else if (!event.shiftKey && index === items.length - 1) {
         event.preventDefault();
         first.focus();
       }

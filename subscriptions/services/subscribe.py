@@ -28,10 +28,10 @@ def subscription_subscribe(*, customer, plan, now=None) -> Subscription:
         User.objects.select_for_update().get(pk=customer.pk)
         if customer.subscriptions.filter(status__in=RUNNING_STATUSES).exists():
             raise SubscribeError(_("Vous avez déjà un abonnement en cours."))
-        if Charge.objects.filter(
-            customer=customer,
-            invoice__kind=Invoice.Kind.INITIAL,
-            status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN],
+        # An open initial invoice is a subscription being paid for (its charge may be pending,
+        # unknown or not created yet): a second click must not create and charge another one.
+        if Invoice.objects.filter(
+            customer=customer, kind=Invoice.Kind.INITIAL, status=Invoice.Status.OPEN
         ).exists():
             raise SubscribeError(
                 _("Un paiement est déjà en cours de traitement. Merci de patienter quelques "
