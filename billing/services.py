@@ -62,6 +62,22 @@ def payment_method_add(*, customer, card: CardDetails, now=None) -> PaymentMetho
         )
 
 
+def payment_method_withdraw(*, payment_method: PaymentMethod) -> None:
+    """A new card whose first charge was refused is not kept as the default: the previous
+    card, if any, becomes the default again."""
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().get(pk=payment_method.customer_id)
+        PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=False)
+        previous = (
+            PaymentMethod.objects.filter(customer_id=payment_method.customer_id)
+            .exclude(pk=payment_method.pk)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if previous is not None:
+            PaymentMethod.objects.filter(pk=previous.pk).update(is_default=True)
+
+
 def next_document_number(*, prefix: str, now) -> str:
     """Gapless: the counter row is locked and incremented in the caller's transaction."""
     year = timezone.localtime(now).year

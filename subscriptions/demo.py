@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.gateways import CardDetails
-from billing.services import payment_method_add
 from subscriptions.models import Plan
 from subscriptions.services import subscription_cancel, subscription_subscribe
 
@@ -55,10 +54,11 @@ def load_demo(*, now=None, stdout=None) -> None:
         if plan_code is None:
             continue
         subscribed_at = now - timedelta(days=days_ago, hours=2)
-        payment_method_add(customer=customer, now=subscribed_at,
-                           card=CardDetails("4242424242424242", 12, now.year + 3, "123"))
         subscription = subscription_subscribe(
-            customer=customer, plan=Plan.objects.get(code=plan_code), now=subscribed_at
+            customer=customer,
+            plan=Plan.objects.get(code=plan_code),
+            card=CardDetails("4242424242424242", 12, now.year + 3, "123"),
+            now=subscribed_at,
         )
         if cancelled_days_ago is not None:
             subscription_cancel(subscription=subscription, reason="too_expensive",

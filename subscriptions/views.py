@@ -13,7 +13,6 @@ from billing.forms import CardForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
 from billing.selectors import default_card, plan_price
-from billing.services import payment_method_add
 from subscriptions.forms import CancelForm
 from subscriptions.models import Channel, Plan, Status, Subscription
 from subscriptions.selectors import (
@@ -58,9 +57,8 @@ def subscribe(request, code):
     form = CardForm(request.POST or None) if not use_saved else CardForm()
     if request.method == "POST" and (use_saved or form.is_valid()):
         try:
-            if not use_saved:
-                payment_method_add(customer=request.user, card=form.card_details())
-            subscription_subscribe(customer=request.user, plan=plan)
+            subscription_subscribe(customer=request.user, plan=plan,
+                                   card=None if use_saved else form.card_details())
         except CardDeclined as declined:
             form.add_error(None, decline_message(declined.code))
         except SubscribeError as error:

@@ -5,7 +5,6 @@ from allauth.account.models import EmailAddress
 
 from accounts.models import User
 from billing.gateways import CardDetails
-from billing.services import payment_method_add
 from subscriptions.models import Plan
 from subscriptions.services import subscription_subscribe
 
@@ -53,9 +52,8 @@ def subscribed(*, customer=None, plan=None, at, card=SUCCESS_CARD):
     through the simulated provider, at the instant ``at``."""
     customer = customer or UserFactory()
     plan = plan or PlanFactory()
-    payment_method_add(customer=customer, now=at,
-                       card=CardDetails(card, 12, at.year + 3, "123"))
-    return subscription_subscribe(customer=customer, plan=plan, now=at)
+    return subscription_subscribe(customer=customer, plan=plan, now=at,
+                                  card=CardDetails(card, 12, at.year + 3, "123"))
 
 
 def days(n):

@@ -3,9 +3,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from billing.gateways import CardDetails
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
-from billing.services import invoice_create, invoice_pay, invoice_void
+from billing.services import (
+    invoice_create,
+    invoice_pay,
+    invoice_void,
+    payment_method_add,
+    payment_method_withdraw,
+)
 from notifications.services import email_enqueue
 from subscriptions.licences import new_licence_key
 from subscriptions.models import RUNNING_STATUSES, Actor, Subscription, SubscriptionEvent
@@ -18,12 +25,26 @@ class SubscribeError(Exception):
     """Shown to the customer as is."""
 
 
-def subscription_subscribe(*, customer, plan, now=None) -> Subscription:
-    """Charge the first period on the customer's default card and, once paid, open the
-    subscription. A declined card leaves no subscription (the invoice is voided)."""
+def subscription_subscribe(*, customer, plan, card: CardDetails | None = None, now=None):
+    """Charge the first period and, once paid, open the subscription.
+
+    ``card`` is a new card to save and charge; without it the default card is charged. A
+    declined card leaves no subscription (the invoice is voided) and a new card that was
+    refused does not stay the default. Raises SubscribeError or CardDeclined (card refused
+    by the provider's tokenizer)."""
     now = now or timezone.now()
     if not plan.is_active:
         raise SubscribeError(_("Cette formule n'est plus proposée."))
+    new_card = payment_method_add(customer=customer, card=card, now=now) if card else None
+    try:
+        return _subscribe_with_default_card(customer=customer, plan=plan, now=now)
+    except SubscribeError:
+        if new_card is not None:
+            payment_method_withdraw(payment_method=new_card)
+        raise
+
+
+def _subscribe_with_default_card(*, customer, plan, now) -> Subscription:
     with transaction.atomic():
         User.objects.select_for_update().get(pk=customer.pk)
         if customer.subscriptions.filter(status__in=RUNNING_STATUSES).exists():

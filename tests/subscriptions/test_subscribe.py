@@ -202,6 +202,19 @@ def test_a_refused_card_shows_why_and_buys_nothing(client, customer, plan, numbe
     assert mail.outbox == []
 
 
+def test_a_refused_new_card_does_not_replace_the_saved_card(client, customer, plan, now):
+    # given
+    ended = subscribed(customer=customer, plan=plan, at=now - days(40))
+    Subscription.objects.filter(pk=ended.pk).update(status=Status.ENDED)
+    # when
+    client.post(_subscribe_url(plan), _card("4000000000009995"))
+    response = client.get(_subscribe_url(plan))
+    # then
+    default = PaymentMethod.objects.get(is_default=True)
+    assert default.last4 == "4242"
+    assert response.context["saved_card"] == default
+
+
 def test_after_a_refused_card_another_card_succeeds(client, customer, plan):
     # given
     client.post(_subscribe_url(plan), _card("4000000000009995"))
