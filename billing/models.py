@@ -126,6 +126,11 @@ class Charge(models.Model):
         PaymentMethod, on_delete=models.PROTECT, null=True, related_name="charges"
     )
     attempt = models.PositiveSmallIntegerField(default=1)
+    initiated_by = models.CharField(
+        max_length=8,
+        choices=[("customer", _("client")), ("staff", _("support")), ("system", _("système"))],
+        default="system",
+    )
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
@@ -141,6 +146,7 @@ class Charge(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "attempt"], name="one_charge_per_attempt")
         ]
+        indexes = [models.Index(fields=["status", "created_at"], name="charge_reconcile_scan")]
         verbose_name = _("paiement")
 
     def __str__(self):

@@ -1,5 +1,5 @@
 from billing.amounts import TaxedAmount, tax_from_net
-from billing.models import PaymentMethod
+from billing.models import Invoice, PaymentMethod
 from billing.vat import vat_rate_for_country
 
 
@@ -10,3 +10,14 @@ def plan_price(*, plan, country: str) -> TaxedAmount:
 
 def default_card(*, customer) -> PaymentMethod | None:
     return customer.payment_methods.filter(is_default=True).first()
+
+
+def invoice_for_customer(*, customer, number: str) -> Invoice | None:
+    """The customer's invoice of this number, whatever its status, with what its page and PDF
+    show; None when there is none or it belongs to someone else."""
+    return (
+        Invoice.objects.filter(customer=customer, number=number)
+        .select_related("customer")
+        .prefetch_related("lines", "credit_notes")
+        .first()
+    )

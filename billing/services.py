@@ -1,7 +1,6 @@
 """Writes of the billing app: cards, invoices, charges, refunds (DESIGN §2, §8)."""
 
 import logging
-from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -121,14 +120,16 @@ def invoice_create(
     return invoice
 
 
-def invoice_pay(
-    *, invoice: Invoice, now, on_paid: Callable[[Invoice], None] | None = None
-) -> Charge:
-    """Charge the customer's default card for an open invoice.
+NOT_ATTEMPTED = "not_attempted"
+NO_RECORD_AT_PROVIDER = "no_record"
 
-    The charge row (with its idempotency key) is committed before the provider is called, and
-    its outcome is recorded afterwards together with ``on_paid``, so a crash in between leaves
-    a pending charge to reconcile rather than money without a record."""
+
+def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Charge:
+    """Commit a pending charge of an open invoice on the customer's default card.
+
+    The row and its idempotency key exist before the provider is ever called, so a crash
+    leaves a pending charge to reconcile, never money without a record. Raises PaymentError
+    while another charge of the invoice is pending or unknown, CardDeclined("no_card")."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.OPEN:
@@ -139,39 +140,76 @@ def invoice_pay(
         if card is None:
             raise CardDeclined("no_card")
         attempt = invoice.charges.count() + 1
-        charge = Charge.objects.create(
+        return Charge.objects.create(
             invoice=invoice,
             customer=invoice.customer,
             payment_method=card,
             attempt=attempt,
+            initiated_by=initiated_by,
             amount_cents=invoice.total_cents,
             currency=invoice.currency,
             idempotency_key=f"invoice-{invoice.pk}-attempt-{attempt}",
             created_at=now,
         )
+
+
+def charge_attempt(*, charge: Charge, now) -> Charge | None:
+    """Send a prepared charge to the provider and record the answer: succeeded (the invoice
+    is paid), failed, or unknown (the provider did not answer and a lookup could not tell).
+
+    Runs inside the caller's transaction, which holds whatever must not change meanwhile; the
+    charge row is locked, so a charge is sent once. Returns None if it was not pending."""
+    charge = (
+        Charge.objects.select_for_update(of=("self",))
+        .select_related("payment_method", "invoice")
+        .get(pk=charge.pk)
+    )
+    if charge.status != Charge.Status.PENDING:
+        return None
     gateway = get_gateway()
     request = ChargeRequest(
-        token=card.provider_token,
+        token=charge.payment_method.provider_token,
         amount_cents=charge.amount_cents,
         currency=charge.currency,
         idempotency_key=charge.idempotency_key,
-        description=invoice.number,
+        description=charge.invoice.number,
     )
     try:
         result = gateway.charge(request)
     except CardDeclined as declined:
-        return _charge_settle(charge, now=now, failure_code=declined.code)
+        return _charge_record(charge, now=now, failure_code=declined.code)
     except ProviderError:
-        return _charge_settle(charge, now=now, failure_code="provider_error")
+        return _charge_record(charge, now=now, failure_code="provider_error")
     except UnknownOutcome:
         result = _lookup_quietly(gateway, charge.idempotency_key)
         if result is None:
-            Charge.objects.filter(pk=charge.pk).update(status=Charge.Status.UNKNOWN)
-            charge.refresh_from_db()
+            charge.status = Charge.Status.UNKNOWN
+            charge.save(update_fields=["status"])
             return charge
-        if not result.succeeded:
-            return _charge_settle(charge, now=now, failure_code=result.failure_code)
-    return _charge_settle(charge, now=now, reference=result.reference, on_paid=on_paid)
+    return _charge_record_result(charge, result, now=now)
+
+
+def charge_reconcile(*, charge: Charge, now) -> Charge | None:
+    """Ask the provider, by idempotency key, what became of a charge whose outcome is unknown
+    (or that was left pending by a crash). A key the provider never saw moved no money.
+
+    Runs inside the caller's transaction; raises PaymentError when the provider cannot answer
+    yet. Returns None if the charge was already settled."""
+    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    if charge.status not in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
+        return None
+    result = get_gateway().lookup(charge.idempotency_key)
+    if result is None:
+        return _charge_record(charge, now=now, failure_code=NO_RECORD_AT_PROVIDER)
+    return _charge_record_result(charge, result, now=now)
+
+
+def charge_abandon(*, charge: Charge, now) -> Charge | None:
+    """A prepared charge that must not be sent any more (the subscription was cancelled)."""
+    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    if charge.status != Charge.Status.PENDING:
+        return None
+    return _charge_record(charge, now=now, failure_code=NOT_ATTEMPTED)
 
 
 def _lookup_quietly(gateway, idempotency_key):
@@ -182,11 +220,13 @@ def _lookup_quietly(gateway, idempotency_key):
         return None
 
 
-@transaction.atomic
-def _charge_settle(charge, *, now, reference="", failure_code="", on_paid=None) -> Charge:
-    charge = Charge.objects.select_for_update().get(pk=charge.pk)
-    if charge.status not in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
-        return charge
+def _charge_record_result(charge, result, *, now) -> Charge:
+    if result.succeeded:
+        return _charge_record(charge, now=now, reference=result.reference)
+    return _charge_record(charge, now=now, failure_code=result.failure_code or "card_declined")
+
+
+def _charge_record(charge, *, now, reference="", failure_code="") -> Charge:
     charge.settled_at = now
     if failure_code:
         charge.status = Charge.Status.FAILED
@@ -196,12 +236,7 @@ def _charge_settle(charge, *, now, reference="", failure_code="", on_paid=None) 
     charge.status = Charge.Status.SUCCEEDED
     charge.provider_reference = reference
     charge.save(update_fields=["status", "provider_reference", "settled_at"])
-    invoice = charge.invoice
-    invoice.status = Invoice.Status.PAID
-    invoice.paid_at = now
-    invoice.save(update_fields=["status", "paid_at"])
-    if on_paid is not None:
-        on_paid(invoice)
+    Invoice.objects.filter(pk=charge.invoice_id).update(status=Invoice.Status.PAID, paid_at=now)
     return charge
 
 

@@ -5,4 +5,7 @@ from billing import views
 app_name = "billing"
 urlpatterns = [
     path("compte/carte/", views.card_update, name="card_update"),
+    path("compte/factures/<str:number>/", views.invoice_detail, name="invoice"),
+    path("compte/factures/<str:number>/pdf/", views.invoice_pdf_download,
+         name="invoice_pdf"),
 ]

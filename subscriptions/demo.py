@@ -4,13 +4,18 @@ the clock set back, so the demo data is exactly what customers would have produc
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from billing.gateways import CardDetails
+from billing.services import payment_method_add
 from subscriptions.models import Plan
+from subscriptions.periods import add_days
+from subscriptions.selectors import business_tz
 from subscriptions.services import subscription_cancel, subscription_subscribe
+from subscriptions.services.renew import subscription_renew, subscription_retry_payment
 
 DEMO_PASSWORD = "demo-password"
 ESSENTIAL = ["Protection en temps réel", "Analyse anti-malware", "Protection de 1 appareil"]
@@ -28,6 +33,7 @@ PLANS = [
     {"code": "essentiel-engagement", "name": "Essentiel engagement 12 mois", "tier": 1,
      "interval": "month", "price_cents": 700, "commitment_months": 12, "features": ESSENTIAL},
 ]
+DECLINING_CARD = "4000000000000002"
 # (email, first name, plan code or None, days since subscribing, days since cancelling)
 CUSTOMERS = [
     ("demo@example.com", "Camille", "essentiel-mensuel", 20, None),
@@ -36,6 +42,12 @@ CUSTOMERS = [
     ("resilie@example.com", "Hugo", "premium-mensuel", 25, 2),
     ("engagement@example.com", "Léa", "essentiel-engagement", 18, None),
     ("sans-abonnement@example.com", "Jules", None, None, None),
+]
+# Renewals whose card is refused: (email, first name, plan code, days since subscribing,
+# days of dunning run since the renewal). 1 day: past due; 8 days: suspended.
+UNPAID = [
+    ("impaye@example.com", "Nina", "essentiel-mensuel", 33, 2),
+    ("suspendu@example.com", "Paul", "premium-mensuel", 39, 8),
 ]
 STAFF = ("admin@example.com", "admin-password")
 
@@ -47,10 +59,7 @@ def load_demo(*, now=None, stdout=None) -> None:
     for email, first_name, plan_code, days_ago, cancelled_days_ago in CUSTOMERS:
         if User.objects.filter(email=email).exists():
             continue
-        with transaction.atomic():
-            customer = User.objects.create_user(email, DEMO_PASSWORD, first_name=first_name,
-                                                last_name="Démo")
-            EmailAddress.objects.create(user=customer, email=email, primary=True, verified=True)
+        customer = _customer(email, first_name)
         if plan_code is None:
             continue
         subscribed_at = now - timedelta(days=days_ago, hours=2)
@@ -63,5 +72,31 @@ def load_demo(*, now=None, stdout=None) -> None:
         if cancelled_days_ago is not None:
             subscription_cancel(subscription=subscription, reason="too_expensive",
                                 actor_user=customer, now=now - timedelta(days=cancelled_days_ago))
+    for email, first_name, plan_code, days_ago, dunning_days in UNPAID:
+        if User.objects.filter(email=email).exists():
+            continue
+        customer = _customer(email, first_name)
+        subscription = subscription_subscribe(
+            customer=customer,
+            plan=Plan.objects.get(code=plan_code),
+            card=CardDetails("4242424242424242", 12, now.year + 3, "123"),
+            now=now - timedelta(days=days_ago),
+        )
+        renewal = subscription.current_period_end
+        payment_method_add(customer=customer, now=renewal,
+                           card=CardDetails(DECLINING_CARD, 12, now.year + 3, "123"))
+        subscription_renew(subscription_id=subscription.pk, now=renewal)
+        for day in settings.DUNNING_RETRY_DAYS:
+            if day <= dunning_days:
+                subscription_retry_payment(subscription_id=subscription.pk,
+                                           now=add_days(renewal, day, tz=business_tz()))
     if not User.objects.filter(email=STAFF[0]).exists():
         User.objects.create_superuser(STAFF[0], STAFF[1], first_name="Support")
+
+
+@transaction.atomic
+def _customer(email, first_name) -> User:
+    customer = User.objects.create_user(email, DEMO_PASSWORD, first_name=first_name,
+                                        last_name="Démo")
+    EmailAddress.objects.create(user=customer, email=email, primary=True, verified=True)
+    return customer

@@ -88,10 +88,18 @@ class Subscription(models.Model):
     )
     licence_key = models.CharField(max_length=29, unique=True)
     licence_active = models.BooleanField(default=True)
+    # Dunning (DESIGN §6): when the renewal charge first failed, and when to try again.
+    dunning_started_at = models.DateTimeField(null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
         verbose_name = _("abonnement")
+        indexes = [
+            models.Index(fields=["status", "current_period_end"], name="sub_renewal_scan"),
+            models.Index(fields=["next_retry_at"], name="sub_retry_scan"),
+            models.Index(fields=["ends_at"], name="sub_expiry_scan"),
+        ]
 
     def __str__(self):
         return f"{self.plan.name} — {self.customer}"
@@ -112,6 +120,10 @@ class SubscriptionEvent(models.Model):
 
     class Kind(models.TextChoices):
         SUBSCRIBED = "subscribed", _("Souscription")
+        RENEWED = "renewed", _("Renouvellement payé")
+        PAYMENT_FAILED = "payment_failed", _("Échec de paiement")
+        SUSPENDED = "suspended", _("Suspension")
+        REACTIVATED = "reactivated", _("Réactivation après paiement")
         CANCELLED = "cancelled", _("Résiliation")
         AUTO_RENEW_REACTIVATED = "auto_renew_reactivated", _("Renouvellement réactivé")
         ENDED = "ended", _("Fin de l'abonnement")

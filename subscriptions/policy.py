@@ -99,7 +99,8 @@ def cancellation_terms(
         full_months_elapsed=slice_now.index - first_slice.index,
         refundable_cents=paid.period_refundable_cents,
     )
+    # min(): while a renewal is unpaid (past due), "now" is already past the paid period.
     return CancellationTerms(
-        Rule.ANNUAL, False, slice_now.end,
+        Rule.ANNUAL, False, min(slice_now.end, current_period_end),
         RefundScope.CURRENT_PERIOD if refund_cents else RefundScope.NONE, refund_cents,
     )

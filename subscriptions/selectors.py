@@ -7,12 +7,25 @@ from django.db.models import Prefetch, Q, Sum
 from django.db.models.functions import Coalesce
 
 from billing.models import Charge, Invoice, Refund
-from subscriptions.models import Plan, Subscription
+from subscriptions.models import Plan, Status, Subscription
 from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
 
 
 def business_tz() -> ZoneInfo:
     return ZoneInfo(settings.BUSINESS_TIME_ZONE)
+
+
+def renewal_due(subscription, *, now) -> bool:
+    """Its period is over and it renews: auto-renewal on, or a commitment still running."""
+    return (
+        subscription.status == Status.ACTIVE
+        and subscription.current_period_end <= now
+        and (
+            subscription.auto_renew
+            or (subscription.ends_at is not None
+                and subscription.ends_at > subscription.current_period_end)
+        )
+    )
 
 
 def succeeded_charges_with_refundable(*, subscription):

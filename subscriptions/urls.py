@@ -9,5 +9,6 @@ urlpatterns = [
     path("compte/abonnement/", views.billing, name="billing"),
     path("compte/abonnement/<int:pk>/annuler/", views.cancel, name="cancel"),
     path("compte/abonnement/<int:pk>/reactiver/", views.reactivate, name="reactivate"),
+    path("compte/abonnement/<int:pk>/payer/", views.pay_now, name="pay_now"),
     path("compte/resilier/", views.cancel_shortcut, name="cancel_shortcut"),
 ]

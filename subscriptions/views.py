@@ -12,6 +12,7 @@ from accounts.models import country_choices
 from billing.forms import CardForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
+from billing.models import Charge, Invoice
 from billing.selectors import default_card, plan_price
 from subscriptions.forms import CancelForm
 from subscriptions.models import Channel, Plan, Status, Subscription
@@ -28,6 +29,7 @@ from subscriptions.services import (
     subscription_cancel,
     subscription_subscribe,
 )
+from subscriptions.services.renew import PaymentNotPossible, subscription_pay_now
 
 
 def _country(request):
@@ -86,6 +88,7 @@ def billing(request):
             subscription.quote = cancellation_quote(subscription=subscription, now=now)
             subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")
         subscription.can_reactivate = _reactivable(subscription, now)
+        subscription.open_invoice = _payable_invoice(subscription)
     return render(request, "subscriptions/billing.html", {
         "subscriptions": subscriptions,
         "card": default_card(customer=request.user),
@@ -102,6 +105,13 @@ def _reactivable(subscription, now):
             and subscription.status != Status.ENDED
             and subscription.ends_at is not None and now < subscription.ends_at
             and not cancellation_refunded(subscription=subscription))
+
+
+def _payable_invoice(subscription):
+    if subscription.status not in (Status.PAST_DUE, Status.SUSPENDED):
+        return None
+    return next((invoice for invoice in subscription.invoices.all()
+                 if invoice.status == Invoice.Status.OPEN), None)
 
 
 def _own_subscription(request, pk):
@@ -149,6 +159,30 @@ def reactivate(request, pk):
         messages.error(request, str(error))
     else:
         messages.success(request, _("Le renouvellement automatique est de nouveau activé."))
+    return redirect("subscriptions:billing")
+
+
+@require_POST
+@login_required
+def pay_now(request, pk):
+    """"Payer maintenant" for a past-due or suspended subscription."""
+    subscription = _own_subscription(request, pk)
+    try:
+        charge = subscription_pay_now(subscription=subscription, now=timezone.now())
+    except PaymentNotPossible as error:
+        messages.error(request, str(error))
+    except CardDeclined as declined:
+        messages.error(request, decline_message(declined.code))
+    else:
+        if charge.status == Charge.Status.SUCCEEDED:
+            messages.success(request, _("Paiement accepté : votre abonnement est de nouveau "
+                                        "actif. Merci !"))
+        elif charge.status == Charge.Status.FAILED:
+            messages.error(request, decline_message(charge.failure_code))
+        else:
+            messages.warning(request, _("Nous n'avons pas pu confirmer votre paiement. Ne le "
+                                        "renouvelez pas : nous vérifions auprès de notre "
+                                        "prestataire."))
     return redirect("subscriptions:billing")
 
 

@@ -11,8 +11,9 @@ FROZEN_AT = datetime(2026, 3, 10, 9, 30, tzinfo=PARIS)
 
 @pytest.fixture(autouse=True)
 def now(request):
-    """The clock is frozen for every test; services also receive it explicitly."""
-    if request.node.get_closest_marker("browser"):
+    """The clock is frozen for every test (but browser and real_clock ones); services also
+    receive it explicitly."""
+    if any(request.node.get_closest_marker(name) for name in ("browser", "real_clock")):
         yield None
         return
     with time_machine.travel(FROZEN_AT, tick=False):

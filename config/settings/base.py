@@ -126,9 +126,34 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
+# One beat for the whole deployment; each scan enqueues bounded batches for the workers.
+CELERY_BEAT_SCHEDULE = {
+    f"scan-{name}": {"task": "subscriptions.tasks.job_scan", "schedule": seconds, "args": [name]}
+    for name, seconds in [
+        ("reconcile_charges", 300),
+        ("retry_payments", 600),
+        ("renew", 600),
+        ("end_unpaid", 3600),
+        ("expire", 600),
+        ("pre_charge_notices", 3600),
+        ("annual_renewal_notices", 3600),
+        ("pre_expiry_notices", 3600),
+        ("card_expiry_notices", 3600),
+        ("deliver_emails", 300),
+    ]
+}
+
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
+
+# The seller named on invoices and credit notes (French invoicing mentions).
+VENDOR = {
+    "name": "Logiciels Exemple SAS",
+    "address": "12 rue de l'Exemple, 75002 Paris",
+    "siret": "123 456 789 00012",
+    "vat_number": "FR12123456789",
+}
 
 # Billing rules (DESIGN §3, §6, §10).
 DEFAULT_CURRENCY = "EUR"
@@ -143,6 +168,18 @@ VAT_RATES = {
     "CH": Decimal("8.1"),
 }
 DEFAULT_VAT_COUNTRY = "FR"
+# Failed renewal charges are retried this many days after the first failure (attempts 2, 3, 4).
+DUNNING_RETRY_DAYS = [1, 3, 7]
+# A charge left pending this long (a crashed worker) is reconciled with the provider.
+STALE_PENDING_CHARGE_MINUTES = 10
+# Reminder emails (DESIGN §10), in days before the date concerned.
+PRE_CHARGE_NOTICE_DAYS = {"month": 3, "year": 7}
+ANNUAL_RENEWAL_NOTICE_DAYS = 45
+PRE_EXPIRY_NOTICE_DAYS = [7, 1]
+# The default card expires before the next charge: reminded when that charge is this close.
+CARD_EXPIRY_NOTICE_DAYS = 30
+# Scheduled jobs handle due rows in batches of this size (one task per batch).
+JOB_BATCH_SIZE = env.int("JOB_BATCH_SIZE", default=200)
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="billing.gateways.simulated.SimulatedGateway")
 REFUND_DELAY_TEXT_DAYS = "3 à 5"
 

@@ -7,8 +7,8 @@ from billing.gateways import CardDetails
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.services import (
+    charge_prepare,
     invoice_create,
-    invoice_pay,
     invoice_void,
     payment_method_add,
     payment_method_withdraw,
@@ -19,6 +19,7 @@ from subscriptions.models import RUNNING_STATUSES, Actor, Subscription, Subscrip
 from subscriptions.periods import period_by_index
 from subscriptions.selectors import business_tz
 from subscriptions.services.events import subscription_event_record
+from subscriptions.services.payments import charge_send
 
 
 class SubscribeError(Exception):
@@ -68,31 +69,34 @@ def _subscribe_with_default_card(*, customer, plan, now) -> Subscription:
             description=_("Abonnement %(plan)s") % {"plan": plan},
             now=now,
         )
-    created = {}
-
-    def open_subscription(paid_invoice):
-        created["subscription"] = _subscription_open(
-            customer=customer, plan=plan, invoice=paid_invoice, now=now
-        )
-
-    charge = invoice_pay(invoice=invoice, now=now, on_paid=open_subscription)
+        charge = charge_prepare(invoice=invoice, now=now, initiated_by=Actor.CUSTOMER)
+    charge = charge_send(charge=charge, now=now)
     if charge.status == Charge.Status.FAILED:
-        invoice_void(invoice=invoice)
         raise SubscribeError(decline_message(charge.failure_code))
-    if charge.status == Charge.Status.UNKNOWN:
+    if charge.status != Charge.Status.SUCCEEDED:
         raise SubscribeError(
             _("Nous n'avons pas pu confirmer votre paiement. Ne le renouvelez pas : nous "
               "vérifions auprès de notre prestataire et vous écrirons dès que possible.")
         )
-    return created["subscription"]
+    return Invoice.objects.get(pk=invoice.pk).subscription
 
 
-def _subscription_open(*, customer, plan, invoice, now) -> Subscription:
+def initial_charge_settled(*, invoice, charge, now) -> None:
+    """A first payment is known (at once, or later by reconciliation): paid opens the
+    subscription, refused voids the invoice."""
+    if charge.status == Charge.Status.FAILED:
+        invoice_void(invoice=invoice)
+    elif charge.status == Charge.Status.SUCCEEDED and invoice.subscription_id is None:
+        _subscription_open(invoice=invoice, now=now)
+
+
+def _subscription_open(*, invoice, now) -> Subscription:
+    customer, plan = invoice.customer, invoice.plan
     subscription = Subscription.objects.create(
         customer=customer,
         plan=plan,
-        started_at=now,
-        billing_anchor=now,
+        started_at=invoice.period_start,
+        billing_anchor=invoice.period_start,
         current_period_start=invoice.period_start,
         current_period_end=invoice.period_end,
         licence_key=new_licence_key(),
@@ -113,7 +117,7 @@ def _subscription_open(*, customer, plan, invoice, now) -> Subscription:
         occasion=f"subscription-{subscription.pk}",
         customer=customer,
         subscription=subscription,
-        context={"invoice": invoice, "plan": plan},
+        context={"invoice": Invoice.objects.get(pk=invoice.pk), "plan": plan},
         now=now,
     )
     return subscription

@@ -14,11 +14,11 @@ from django.utils.html import escape
 from billing.gateways.simulated import SimulatedGateway
 from billing.messages import decline_message
 from billing.models import Charge, Invoice, PaymentMethod, SimulatedProviderOperation
-from billing.services import invoice_pay
 from notifications.models import OutboxEmail
 from subscriptions.licences import LICENCE_ALPHABET
 from subscriptions.models import Status, Subscription, SubscriptionEvent
 from subscriptions.services import subscribe as subscribe_service
+from subscriptions.services.payments import charge_send
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
 pytestmark = pytest.mark.django_db
@@ -361,15 +361,15 @@ def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
     answered = threading.Event()
     paying, paying_lock = [], threading.Lock()
 
-    def invoice_pay_held_for_the_other_click(**kwargs):
+    def charge_send_held_for_the_other_click(**kwargs):
         with paying_lock:
             first = not paying
             paying.append(threading.current_thread())
         if first:
             answered.wait(timeout=10)
-        return invoice_pay(**kwargs)
+        return charge_send(**kwargs)
 
-    monkeypatch.setattr(subscribe_service, "invoice_pay", invoice_pay_held_for_the_other_click)
+    monkeypatch.setattr(subscribe_service, "charge_send", charge_send_held_for_the_other_click)
     tokenized = threading.Barrier(2)
     tokenize_card = SimulatedGateway.tokenize_card
 

@@ -1,0 +1,142 @@
+"""The scheduled jobs (DESIGN §5, §6, §10): for each, which rows are due at ``now`` and the
+service that handles one of them. Celery beat scans them in bounded batches (one task per
+batch, see tasks.py); ``manage.py billing_tick`` runs them all synchronously."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q
+
+from billing.models import Charge, Invoice
+from notifications.models import OutboxEmail
+from notifications.services import email_deliver
+from subscriptions.models import Status, Subscription
+from subscriptions.services.payments import charge_reconcile_apply
+from subscriptions.services.reminders import (
+    annual_renewal_notice_send,
+    annual_renewal_notices_due,
+    card_expiry_notice_send,
+    card_expiry_notices_due,
+    pre_charge_notice_send,
+    pre_charge_notices_due,
+    pre_expiry_notice_send,
+    pre_expiry_notices_due,
+)
+from subscriptions.services.renew import (
+    subscription_end_unpaid,
+    subscription_expire,
+    subscription_renew,
+    subscription_retry_payment,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    due: Callable[[Any], Any]  # now → queryset of the due rows
+    run: Callable[[int, Any], Any]  # (pk, now) → handle one row
+
+
+def _unknown_charges(now):
+    stale = now - timedelta(minutes=settings.STALE_PENDING_CHARGE_MINUTES)
+    return Charge.objects.filter(
+        Q(status=Charge.Status.UNKNOWN) | Q(status=Charge.Status.PENDING, created_at__lte=stale)
+    )
+
+
+def _renewals(now):
+    return Subscription.objects.filter(status=Status.ACTIVE, current_period_end__lte=now).filter(
+        Q(auto_renew=True) | Q(ends_at__gt=F("current_period_end"))
+    )
+
+
+def _retries(now):
+    return Subscription.objects.filter(status=Status.PAST_DUE, next_retry_at__lte=now)
+
+
+def _unpaid(now):
+    return Subscription.objects.filter(
+        status=Status.SUSPENDED,
+        invoices__kind=Invoice.Kind.RENEWAL,
+        invoices__status=Invoice.Status.OPEN,
+        invoices__period_end__lte=now,
+    )
+
+
+def _expired(now):
+    return Subscription.objects.exclude(status=Status.ENDED).filter(
+        auto_renew=False, ends_at__lte=now
+    )
+
+
+def _pending_emails(now):
+    return OutboxEmail.objects.filter(status=OutboxEmail.Status.PENDING)
+
+
+JOBS = {
+    job.name: job
+    for job in [
+        # Unknown outcomes first: nothing may charge an invoice again before they are known.
+        Job("reconcile_charges", _unknown_charges,
+            lambda pk, now: charge_reconcile_apply(charge_id=pk, now=now)),
+        Job("retry_payments", _retries,
+            lambda pk, now: subscription_retry_payment(subscription_id=pk, now=now)),
+        Job("renew", _renewals, lambda pk, now: subscription_renew(subscription_id=pk, now=now)),
+        Job("end_unpaid", _unpaid,
+            lambda pk, now: subscription_end_unpaid(subscription_id=pk, now=now)),
+        Job("expire", _expired, lambda pk, now: subscription_expire(subscription_id=pk, now=now)),
+        # Reminders, after the renewals and expiries of this instant (DESIGN §10).
+        Job("pre_charge_notices", lambda now: pre_charge_notices_due(now=now),
+            lambda pk, now: pre_charge_notice_send(subscription_id=pk, now=now)),
+        Job("annual_renewal_notices", lambda now: annual_renewal_notices_due(now=now),
+            lambda pk, now: annual_renewal_notice_send(subscription_id=pk, now=now)),
+        Job("pre_expiry_notices", lambda now: pre_expiry_notices_due(now=now),
+            lambda pk, now: pre_expiry_notice_send(subscription_id=pk, now=now)),
+        Job("card_expiry_notices", lambda now: card_expiry_notices_due(now=now),
+            lambda pk, now: card_expiry_notice_send(subscription_id=pk, now=now)),
+        Job("deliver_emails", _pending_emails,
+            lambda pk, now: email_deliver(email_id=pk, now=now)),
+    ]
+}
+
+
+def due_batches(job: Job, *, now, batch_size=None):
+    """The due primary keys in batches, by keyset pagination: never the whole set in memory."""
+    batch_size = batch_size or settings.JOB_BATCH_SIZE
+    last = 0
+    while True:
+        batch = list(
+            job.due(now).filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)
+            .distinct()[:batch_size]
+        )
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
+
+
+def run_batch(job: Job, pks, *, now) -> None:
+    """One row's failure (a provider or SMTP outage) must not hold up the others: it is
+    logged, and the row, still due, is picked up again by the next scan."""
+    for pk in pks:
+        try:
+            job.run(pk, now)
+        except Exception:
+            logger.exception("%s failed for %s; it stays due", job.name, pk)
+
+
+def run_due_jobs(*, now) -> dict[str, int]:
+    """Every job, synchronously, as of ``now``: how many due rows each one went through."""
+    handled = {}
+    for job in JOBS.values():
+        handled[job.name] = 0
+        for batch in due_batches(job, now=now):
+            run_batch(job, batch, now=now)
+            handled[job.name] += len(batch)
+    return handled

@@ -1,0 +1,156 @@
+"""Charging a subscription's invoices and what follows from the answer (DESIGN §5, §6).
+
+Every charge is prepared (committed with its idempotency key) before it is sent, and is sent
+while the subscription row is locked, so a cancellation that committed first is always seen:
+nothing is charged after a cancel."""
+
+from django.conf import settings
+from django.db import transaction
+
+from billing.models import Charge, Invoice
+from billing.services import charge_abandon, charge_attempt, charge_reconcile, invoice_void
+from notifications.services import email_enqueue
+from subscriptions.models import Actor, Status, Subscription, SubscriptionEvent
+from subscriptions.periods import add_days
+from subscriptions.selectors import business_tz
+from subscriptions.services.events import subscription_event_record
+
+
+def lock_subscription(pk) -> Subscription:
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan", "customer", "pending_plan")
+        .get(pk=pk)
+    )
+
+
+def renewal_collectable(subscription, invoice) -> bool:
+    """May this renewal invoice still be charged? Not once the subscription ended or was
+    cancelled for that period (a commitment keeps it chargeable until its end)."""
+    if subscription.status == Status.ENDED:
+        return False
+    return subscription.auto_renew or (
+        subscription.ends_at is not None and subscription.ends_at > invoice.period_start
+    )
+
+
+def charge_send(*, charge: Charge, now) -> Charge:
+    """Send a prepared charge and apply its outcome, under the subscription's lock."""
+    with transaction.atomic():
+        invoice = Invoice.objects.get(pk=charge.invoice_id)
+        subscription = lock_subscription(invoice.subscription_id) if invoice.subscription_id \
+            else None
+        if (
+            subscription is not None
+            and invoice.kind == Invoice.Kind.RENEWAL
+            and not renewal_collectable(subscription, invoice)
+        ):
+            abandoned = charge_abandon(charge=charge, now=now)
+            invoice_void(invoice=invoice)
+            return abandoned or Charge.objects.get(pk=charge.pk)
+        attempted = charge_attempt(charge=charge, now=now)
+        if attempted is None:
+            return Charge.objects.get(pk=charge.pk)
+        charge_outcome_apply(charge=attempted, subscription=subscription, now=now)
+        return attempted
+
+
+def charge_reconcile_apply(*, charge_id: int, now) -> Charge | None:
+    """Settle an unknown (or stale pending) charge from the provider's record, then apply the
+    outcome exactly as if the provider had answered at once."""
+    with transaction.atomic():
+        charge = Charge.objects.select_related("invoice").get(pk=charge_id)
+        subscription_id = charge.invoice.subscription_id
+        subscription = lock_subscription(subscription_id) if subscription_id else None
+        settled = charge_reconcile(charge=charge, now=now)
+        if settled is not None:
+            charge_outcome_apply(charge=settled, subscription=subscription, now=now)
+        return settled
+
+
+def charge_outcome_apply(*, charge: Charge, subscription, now) -> None:
+    invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
+    if invoice.kind == Invoice.Kind.INITIAL:
+        from subscriptions.services.subscribe import initial_charge_settled
+
+        initial_charge_settled(invoice=invoice, charge=charge, now=now)
+        return
+    if charge.status == Charge.Status.SUCCEEDED:
+        _renewal_paid(subscription=subscription, invoice=invoice, charge=charge, now=now)
+    elif charge.status == Charge.Status.FAILED and charge.initiated_by == Actor.SYSTEM:
+        _scheduled_attempt_failed(subscription=subscription, invoice=invoice, charge=charge,
+                                  now=now)
+
+
+def _renewal_paid(*, subscription, invoice, charge, now) -> None:
+    recovering = subscription.status in (Status.PAST_DUE, Status.SUSPENDED)
+    subscription.plan = invoice.plan
+    if subscription.pending_plan_id == invoice.plan_id:
+        subscription.pending_plan = None
+    subscription.current_period_start = invoice.period_start
+    subscription.current_period_end = invoice.period_end
+    subscription.status = Status.ACTIVE
+    subscription.licence_active = True
+    subscription.dunning_started_at = None
+    subscription.next_retry_at = None
+    subscription.save()
+    subscription_event_record(
+        subscription=subscription,
+        kind=SubscriptionEvent.Kind.REACTIVATED if recovering
+        else SubscriptionEvent.Kind.RENEWED,
+        actor=charge.initiated_by,
+        actor_user=subscription.customer if charge.initiated_by == Actor.CUSTOMER else None,
+        at=now,
+        amount_cents=charge.amount_cents,
+        data={"invoice": invoice.number, "attempt": charge.attempt},
+    )
+    email_enqueue(
+        kind="subscription_reactivated" if recovering else "renewal_receipt",
+        occasion=f"invoice-{invoice.pk}-paid",
+        customer=subscription.customer,
+        subscription=subscription,
+        context={"invoice": invoice, "plan": invoice.plan, "charge": charge},
+        now=now,
+    )
+
+
+def _scheduled_attempt_failed(*, subscription, invoice, charge, now) -> None:
+    """Attempt 1 is the renewal; attempts 2–4 follow DUNNING_RETRY_DAYS after it; the fourth
+    failure suspends the subscription (DESIGN §6)."""
+    retry_days = settings.DUNNING_RETRY_DAYS
+    failures = (
+        invoice.charges.filter(status=Charge.Status.FAILED, initiated_by=Actor.SYSTEM)
+        .exclude(failure_code__in=["not_attempted"])
+        .count()
+    )
+    if subscription.dunning_started_at is None:
+        subscription.dunning_started_at = charge.created_at
+    context = {"invoice": invoice, "plan": invoice.plan, "charge": charge, "attempt": failures}
+    if failures <= len(retry_days):
+        subscription.status = Status.PAST_DUE
+        subscription.next_retry_at = add_days(
+            subscription.dunning_started_at, retry_days[failures - 1], tz=business_tz()
+        )
+        context["next_retry_at"] = subscription.next_retry_at
+        kind, email_kind = SubscriptionEvent.Kind.PAYMENT_FAILED, "payment_failed"
+    else:
+        subscription.status = Status.SUSPENDED
+        subscription.next_retry_at = None
+        subscription.licence_active = False
+        kind, email_kind = SubscriptionEvent.Kind.SUSPENDED, "subscription_suspended"
+    subscription.save()
+    subscription_event_record(
+        subscription=subscription,
+        kind=kind,
+        at=now,
+        amount_cents=charge.amount_cents,
+        data={"invoice": invoice.number, "attempt": failures, "code": charge.failure_code},
+    )
+    email_enqueue(
+        kind=email_kind,
+        occasion=f"invoice-{invoice.pk}-failure-{failures}",
+        customer=subscription.customer,
+        subscription=subscription,
+        context=context,
+        now=now,
+    )

@@ -1,0 +1,303 @@
+"""Reminder emails (DESIGN §10): pre-charge notice, annual renewal notice (Loi Chatel),
+pre-expiry notice and card-expiry reminder.
+
+Each reminder is defined once, here: the subscriptions it is due for at ``now`` (a queryset
+filtered in SQL on its date window and on its email not being queued yet, which the beat job
+scans) and the service that handles one of them. The service re-checks through that same
+queryset, builds the context and queues the email under its occasion key. The key is
+computed by the queryset itself, so the scan and the service cannot disagree on it; it is
+stable per occasion, so running the jobs again, the same day or the following ones, queues
+nothing new.
+
+"N days before" counts calendar days in the business time zone: a reminder due 3 days
+before a renewal on the 10th goes out from midnight on the 7th, whatever the hour of the
+scan and of the renewal.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import (
+    Cast,
+    Concat,
+    ExtractDay,
+    ExtractHour,
+    ExtractMinute,
+    ExtractMonth,
+    ExtractYear,
+    LPad,
+)
+
+from billing.models import PaymentMethod
+from billing.selectors import default_card, plan_price
+from notifications.models import OutboxEmail
+from notifications.services import email_enqueue
+from subscriptions.models import Channel, Interval, Status, Subscription
+from subscriptions.periods import add_days, add_months
+from subscriptions.selectors import business_tz
+
+PRE_CHARGE = "pre_charge_notice"
+ANNUAL_RENEWAL = "annual_renewal_notice"
+PRE_EXPIRY = "pre_expiry_notice"
+CARD_EXPIRY = "card_expiry_notice"
+
+# Loi Chatel (article L215-1 du Code de la consommation): the notice must reach the customer
+# at the earliest 3 months and at the latest 1 month before the renewal date.
+CHATEL_EARLIEST_MONTHS = 3
+CHATEL_LATEST_MONTHS = 1
+
+# It renews at the end of its period: what ``renewal_due`` checks, less the time.
+RENEWS = Q(status=Status.ACTIVE) & (Q(auto_renew=True) | Q(ends_at__gt=F("current_period_end")))
+
+
+def cancel_url(subscription) -> str:
+    """Where a reminder sends a customer who does not want the renewal. A later issue makes
+    it a signed one-click link scoped to the subscription and its coming renewal (§9)."""
+    return settings.SITE_URL + "/compte/abonnement/"
+
+
+def card_url() -> str:
+    return settings.SITE_URL + "/compte/carte/"
+
+
+def renew_url() -> str:
+    return settings.SITE_URL + "/offres/"
+
+
+# Pre-charge notice
+
+
+def pre_charge_notices_due(*, now):
+    window = Q()
+    for interval, days in settings.PRE_CHARGE_NOTICE_DAYS.items():
+        window |= Q(plan__interval=interval, current_period_end__lt=_days_ahead(now, days))
+    return _unqueued(
+        _reminded().filter(RENEWS, window, current_period_end__gt=now),
+        kind=PRE_CHARGE,
+        occasion=_occasion("subscription-", F("pk"), "-renewal-", _stamp("current_period_end")),
+    )
+
+
+def pre_charge_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
+    """N days before a renewal (PRE_CHARGE_NOTICE_DAYS, by the plan's interval): the date,
+    the amount that will be charged, the card, how to cancel."""
+    subscription = pre_charge_notices_due(now=now).filter(pk=subscription_id).first()
+    if subscription is None:
+        return None
+    return _enqueue(PRE_CHARGE, subscription, now=now, context=_renewal_context(subscription))
+
+
+# Annual renewal notice (Loi Chatel)
+
+
+def annual_renewal_notices_due(*, now):
+    """Annual plans renewing tacitly, ANNUAL_RENEWAL_NOTICE_DAYS before the renewal. The
+    legal window is checked exactly by the service; the SQL bounds here are a little wider
+    (a month lasts 28 to 31 days)."""
+    return _unqueued(
+        _reminded().filter(
+            status=Status.ACTIVE,
+            auto_renew=True,
+            plan__interval=Interval.YEAR,
+            current_period_end__lt=_days_ahead(now, settings.ANNUAL_RENEWAL_NOTICE_DAYS),
+            current_period_end__gt=now + timedelta(days=28 * CHATEL_LATEST_MONTHS),
+            current_period_end__lte=now + timedelta(days=31 * CHATEL_EARLIEST_MONTHS),
+        ),
+        kind=ANNUAL_RENEWAL,
+        occasion=_occasion("subscription-", F("pk"), "-renewal-", _stamp("current_period_end")),
+    )
+
+
+def chatel_window_open(*, renews_at, now) -> bool:
+    """Between 3 months and 1 month before the renewal date, counted on the local calendar
+    from that date (a notice later than a month before it does not meet the law)."""
+    tz = business_tz()
+    return (
+        add_months(renews_at, -CHATEL_EARLIEST_MONTHS, tz=tz)
+        <= now
+        < add_months(renews_at, -CHATEL_LATEST_MONTHS, tz=tz)
+    )
+
+
+def annual_renewal_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
+    """The renewal date, the amount and the right not to renew, with the cancel link."""
+    subscription = annual_renewal_notices_due(now=now).filter(pk=subscription_id).first()
+    if subscription is None or not chatel_window_open(
+        renews_at=subscription.current_period_end, now=now
+    ):
+        return None
+    return _enqueue(ANNUAL_RENEWAL, subscription, now=now,
+                    context=_renewal_context(subscription))
+
+
+# Pre-expiry notice
+
+
+def pre_expiry_notices_due(*, now):
+    pks = Q(pk__in=[])
+    for days in settings.PRE_EXPIRY_NOTICE_DAYS:
+        pks |= Q(pk__in=_pre_expiry_due(now=now, days=days).values("pk"))
+    return Subscription.objects.filter(pks)
+
+
+def _pre_expiry_due(*, now, days: int):
+    """Auto-renewal off, not ended, and ``days`` is the nearest notice whose day has come:
+    the 7-day notice goes out from day J-7 until day J-1, when the 1-day one takes over. A
+    notice goes only to a customer who had cancelled at least that long before the end: one
+    who cancels 3 days before it gets the 1-day notice only, never a late 7-day one."""
+    nearer = [d for d in settings.PRE_EXPIRY_NOTICE_DAYS if d < days]
+    since = Q(ends_at__gte=_days_ahead(now, max(nearer))) if nearer else Q(ends_at__gt=now)
+    return _unqueued(
+        _reminded()
+        .exclude(status=Status.ENDED)
+        .filter(since, auto_renew=False, ends_at__lt=_days_ahead(now, days))
+        .filter(
+            Q(cancel_requested_at__isnull=True)
+            | Q(cancel_requested_at__lte=F("ends_at") - timedelta(days=days))
+        ),
+        kind=PRE_EXPIRY,
+        occasion=_occasion("subscription-", F("pk"), "-expiry-", _stamp("ends_at"), f"-{days}d"),
+    )
+
+
+def pre_expiry_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
+    """7 days and 1 day before ``ends_at`` (PRE_EXPIRY_NOTICE_DAYS): the end date and the
+    "Renouveler" link."""
+    for days in sorted(settings.PRE_EXPIRY_NOTICE_DAYS):
+        subscription = _pre_expiry_due(now=now, days=days).filter(pk=subscription_id).first()
+        if subscription is not None:
+            return _enqueue(PRE_EXPIRY, subscription, now=now, context={
+                "plan": subscription.plan,
+                "ends_at": subscription.ends_at,
+                "days_left": days,
+                "renew_url": renew_url(),
+                "account_url": cancel_url(subscription),
+            })
+    return None
+
+
+# Card-expiry reminder
+
+
+def card_expiry_notices_due(*, now):
+    """The default card expires (at the end of its expiry month, local time) before the
+    next charge of a renewing subscription, and that charge is CARD_EXPIRY_NOTICE_DAYS away
+    or less. Once per (card, renewal date): a new card, or the next renewal, is a new
+    occasion."""
+    tz = business_tz()
+    card = PaymentMethod.objects.filter(customer=OuterRef("customer"), is_default=True)
+    return _unqueued(
+        _reminded()
+        .filter(
+            RENEWS,
+            current_period_end__gt=now,
+            current_period_end__lt=_days_ahead(now, settings.CARD_EXPIRY_NOTICE_DAYS),
+        )
+        .annotate(
+            card_id=Subquery(card.values("pk")[:1]),
+            card_last_month=Subquery(
+                card.annotate(month=F("exp_year") * 12 + F("exp_month")).values("month")[:1]
+            ),
+            renewal_month=ExtractYear("current_period_end", tzinfo=tz) * 12
+            + ExtractMonth("current_period_end", tzinfo=tz),
+        )
+        .filter(card_last_month__lt=F("renewal_month")),
+        kind=CARD_EXPIRY,
+        occasion=_occasion("subscription-", F("pk"), "-card-", F("card_id"), "-renewal-",
+                           _stamp("current_period_end")),
+    )
+
+
+def card_expiry_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
+    """The card, when it expires, the date and amount of the charge, the link to update."""
+    subscription = card_expiry_notices_due(now=now).filter(pk=subscription_id).first()
+    if subscription is None:
+        return None
+    card = PaymentMethod.objects.get(pk=subscription.card_id)
+    context = _renewal_context(subscription, card=card)
+    context["card_expiry_month"] = date(card.exp_year, card.exp_month, 1)
+    context["card_expired"] = _card_expires_at(card) <= now
+    return _enqueue(CARD_EXPIRY, subscription, now=now, context=context)
+
+
+# Shared
+
+
+def _reminded():
+    """Reminders are for subscriptions bought here: the stores and resellers send their own."""
+    return Subscription.objects.filter(channel=Channel.DIRECT).select_related(
+        "plan", "pending_plan", "customer"
+    )
+
+
+def _days_ahead(now, days: int):
+    """The first instant after the local day ``days`` days from today: an instant before it
+    is at most ``days`` calendar days away."""
+    tz = business_tz()
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return add_days(today, days + 1, tz=tz)
+
+
+def _stamp(field: str):
+    """``YYYYMMDDTHHMMZ`` (UTC) of a date-time column, in SQL."""
+
+    def part(extract, width):
+        return LPad(Cast(extract(field, tzinfo=UTC), CharField()), width, Value("0"))
+
+    return Concat(part(ExtractYear, 4), part(ExtractMonth, 2), part(ExtractDay, 2), Value("T"),
+                  part(ExtractHour, 2), part(ExtractMinute, 2), Value("Z"),
+                  output_field=CharField())
+
+
+def _occasion(*parts):
+    """The occasion, in SQL, from literal text and expressions (a column as ``F``), e.g.
+    ``subscription-42-renewal-20260410T0730Z``."""
+    return Concat(
+        *[
+            Value(part) if isinstance(part, str)
+            else Cast(part, CharField()) if isinstance(part, F) else part
+            for part in parts
+        ],
+        output_field=CharField(),
+    )
+
+
+def _unqueued(queryset, *, kind: str, occasion):
+    """Annotate the occasion and keep the rows whose email is not queued yet."""
+    return queryset.annotate(
+        occasion=occasion,
+        occasion_key=Concat(Value(f"{kind}:"), occasion, output_field=CharField()),
+    ).filter(~Exists(OutboxEmail.objects.filter(occasion_key=OuterRef("occasion_key"))))
+
+
+def _card_expires_at(card):
+    """A card is valid until the end of its expiry month."""
+    tz = business_tz()
+    return add_months(datetime(card.exp_year, card.exp_month, 1, tzinfo=tz), 1, tz=tz)
+
+
+def _renewal_context(subscription, *, card=None) -> dict:
+    plan = subscription.pending_plan or subscription.plan
+    customer = subscription.customer
+    return {
+        "plan": plan,
+        "current_plan": subscription.plan,
+        "renews_at": subscription.current_period_end,
+        "amount": plan_price(plan=plan, country=customer.billing_country),
+        "currency": plan.currency,
+        "card": card or default_card(customer=customer),
+        "cancel_url": cancel_url(subscription),
+        "card_url": card_url(),
+    }
+
+
+def _enqueue(kind: str, subscription, *, now, context: dict) -> OutboxEmail:
+    return email_enqueue(
+        kind=kind,
+        occasion=subscription.occasion,
+        customer=subscription.customer,
+        subscription=subscription,
+        context=context,
+        now=now,
+    )
