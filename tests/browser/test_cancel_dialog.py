@@ -17,10 +17,7 @@ from subscriptions.models import Status, SubscriptionEvent
 from tests.browser.conftest import log_in
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
-pytestmark = [
-    pytest.mark.browser,
-    # Whitenoise looks for STATIC_ROOT, which the test run never collects into.
-]
+pytestmark = pytest.mark.browser
 
 BILLING_URL = re.compile(r"/compte/abonnement/$")
 GREEN = "rgb(30, 122, 60)"  # --green in portal.css
