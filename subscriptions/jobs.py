@@ -9,12 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Q
 
-from billing.models import Charge, Invoice
+from billing.models import Charge, Invoice, Refund
+from billing.services import refund_execute
 from notifications.models import OutboxEmail
 from notifications.services import email_deliver
 from subscriptions.models import Status, Subscription
+from subscriptions.selectors import renewals_due
 from subscriptions.services.payments import charge_reconcile_apply
 from subscriptions.services.reminders import (
     annual_renewal_notice_send,
@@ -50,12 +52,6 @@ def _unknown_charges(now):
     )
 
 
-def _renewals(now):
-    return Subscription.objects.filter(status=Status.ACTIVE, current_period_end__lte=now).filter(
-        Q(auto_renew=True) | Q(ends_at__gt=F("current_period_end"))
-    )
-
-
 def _retries(now):
     return Subscription.objects.filter(status=Status.PAST_DUE, next_retry_at__lte=now)
 
@@ -75,6 +71,10 @@ def _expired(now):
     )
 
 
+def _pending_refunds(now):
+    return Refund.objects.filter(status=Refund.Status.PENDING)
+
+
 def _pending_emails(now):
     return OutboxEmail.objects.filter(status=OutboxEmail.Status.PENDING)
 
@@ -87,7 +87,8 @@ JOBS = {
             lambda pk, now: charge_reconcile_apply(charge_id=pk, now=now)),
         Job("retry_payments", _retries,
             lambda pk, now: subscription_retry_payment(subscription_id=pk, now=now)),
-        Job("renew", _renewals, lambda pk, now: subscription_renew(subscription_id=pk, now=now)),
+        Job("renew", lambda now: renewals_due(now=now),
+            lambda pk, now: subscription_renew(subscription_id=pk, now=now)),
         Job("end_unpaid", _unpaid,
             lambda pk, now: subscription_end_unpaid(subscription_id=pk, now=now)),
         Job("expire", _expired, lambda pk, now: subscription_expire(subscription_id=pk, now=now)),
@@ -100,6 +101,8 @@ JOBS = {
             lambda pk, now: pre_expiry_notice_send(subscription_id=pk, now=now)),
         Job("card_expiry_notices", lambda now: card_expiry_notices_due(now=now),
             lambda pk, now: card_expiry_notice_send(subscription_id=pk, now=now)),
+        Job("execute_refunds", _pending_refunds,
+            lambda pk, now: refund_execute(refund_id=pk, now=now)),
         Job("deliver_emails", _pending_emails,
             lambda pk, now: email_deliver(email_id=pk, now=now)),
     ]

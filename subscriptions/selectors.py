@@ -3,11 +3,11 @@
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import F, Prefetch, Q, Sum
 from django.db.models.functions import Coalesce
 
 from billing.models import Charge, Invoice, Refund
-from subscriptions.models import Plan, Status, Subscription
+from subscriptions.models import Channel, Plan, Status, Subscription
 from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
 
 
@@ -15,17 +15,19 @@ def business_tz() -> ZoneInfo:
     return ZoneInfo(settings.BUSINESS_TIME_ZONE)
 
 
+# Renews here at the end of its period: bought here (other channels are billed by the store or
+# partner), active, and auto-renewal on or a commitment still running.
+RENEWING = Q(channel=Channel.DIRECT, status=Status.ACTIVE) & (
+    Q(auto_renew=True) | Q(ends_at__gt=F("current_period_end"))
+)
+
+
+def renewals_due(*, now):
+    return Subscription.objects.filter(RENEWING, current_period_end__lte=now)
+
+
 def renewal_due(subscription, *, now) -> bool:
-    """Its period is over and it renews: auto-renewal on, or a commitment still running."""
-    return (
-        subscription.status == Status.ACTIVE
-        and subscription.current_period_end <= now
-        and (
-            subscription.auto_renew
-            or (subscription.ends_at is not None
-                and subscription.ends_at > subscription.current_period_end)
-        )
-    )
+    return renewals_due(now=now).filter(pk=subscription.pk).exists()
 
 
 def succeeded_charges_with_refundable(*, subscription):

@@ -139,6 +139,7 @@ CELERY_BEAT_SCHEDULE = {
         ("annual_renewal_notices", 3600),
         ("pre_expiry_notices", 3600),
         ("card_expiry_notices", 3600),
+        ("execute_refunds", 300),
         ("deliver_emails", 300),
     ]
 }

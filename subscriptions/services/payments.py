@@ -77,7 +77,14 @@ def charge_outcome_apply(*, charge: Charge, subscription, now) -> None:
         return
     if charge.status == Charge.Status.SUCCEEDED:
         _renewal_paid(subscription=subscription, invoice=invoice, charge=charge, now=now)
-    elif charge.status == Charge.Status.FAILED and charge.initiated_by == Actor.SYSTEM:
+    elif (
+        charge.status == Charge.Status.FAILED
+        and charge.initiated_by == Actor.SYSTEM
+        # A charge settled late (reconciled) must not dun an invoice nobody collects any more:
+        # voided, or its subscription ended or was cancelled for that period meanwhile.
+        and invoice.status == Invoice.Status.OPEN
+        and renewal_collectable(subscription, invoice)
+    ):
         _scheduled_attempt_failed(subscription=subscription, invoice=invoice, charge=charge,
                                   now=now)
 

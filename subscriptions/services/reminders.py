@@ -17,17 +17,20 @@ scan and of the renewal.
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import (
-    Cast,
-    Concat,
-    ExtractDay,
-    ExtractHour,
-    ExtractMinute,
-    ExtractMonth,
-    ExtractYear,
-    LPad,
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
 )
+from django.db.models.functions import Cast, Concat, ExtractMonth, ExtractYear
 
 from billing.models import PaymentMethod
 from billing.selectors import default_card, plan_price
@@ -35,7 +38,7 @@ from notifications.models import OutboxEmail
 from notifications.services import email_enqueue
 from subscriptions.models import Channel, Interval, Status, Subscription
 from subscriptions.periods import add_days, add_months
-from subscriptions.selectors import business_tz
+from subscriptions.selectors import RENEWING, business_tz, cancellation_refunded
 
 PRE_CHARGE = "pre_charge_notice"
 ANNUAL_RENEWAL = "annual_renewal_notice"
@@ -47,14 +50,14 @@ CARD_EXPIRY = "card_expiry_notice"
 CHATEL_EARLIEST_MONTHS = 3
 CHATEL_LATEST_MONTHS = 1
 
-# It renews at the end of its period: what ``renewal_due`` checks, less the time.
-RENEWS = Q(status=Status.ACTIVE) & (Q(auto_renew=True) | Q(ends_at__gt=F("current_period_end")))
+def account_url() -> str:
+    return settings.SITE_URL + "/compte/abonnement/"
 
 
 def cancel_url(subscription) -> str:
     """Where a reminder sends a customer who does not want the renewal. A later issue makes
     it a signed one-click link scoped to the subscription and its coming renewal (§9)."""
-    return settings.SITE_URL + "/compte/abonnement/"
+    return account_url()
 
 
 def card_url() -> str:
@@ -73,9 +76,9 @@ def pre_charge_notices_due(*, now):
     for interval, days in settings.PRE_CHARGE_NOTICE_DAYS.items():
         window |= Q(plan__interval=interval, current_period_end__lt=_days_ahead(now, days))
     return _unqueued(
-        _reminded().filter(RENEWS, window, current_period_end__gt=now),
+        _reminded().filter(RENEWING, window, current_period_end__gt=now),
         kind=PRE_CHARGE,
-        occasion=_occasion("subscription-", F("pk"), "-renewal-", _stamp("current_period_end")),
+        occasion=_occasion("subscription-", F("pk"), "-renewal-", _UtcStamp("current_period_end")),
     )
 
 
@@ -93,19 +96,19 @@ def pre_charge_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
 
 def annual_renewal_notices_due(*, now):
     """Annual plans renewing tacitly, ANNUAL_RENEWAL_NOTICE_DAYS before the renewal. The
-    legal window is checked exactly by the service; the SQL bounds here are a little wider
-    (a month lasts 28 to 31 days)."""
+    service checks the legal window exactly; the SQL bounds here are a little wider (1 month
+    is 28 to 31 days, 3 months 89 to 92, give or take a daylight-saving hour)."""
     return _unqueued(
         _reminded().filter(
             status=Status.ACTIVE,
             auto_renew=True,
             plan__interval=Interval.YEAR,
             current_period_end__lt=_days_ahead(now, settings.ANNUAL_RENEWAL_NOTICE_DAYS),
-            current_period_end__gt=now + timedelta(days=28 * CHATEL_LATEST_MONTHS),
-            current_period_end__lte=now + timedelta(days=31 * CHATEL_EARLIEST_MONTHS),
+            current_period_end__gt=now + timedelta(days=27),
+            current_period_end__lte=now + timedelta(days=93),
         ),
         kind=ANNUAL_RENEWAL,
-        occasion=_occasion("subscription-", F("pk"), "-renewal-", _stamp("current_period_end")),
+        occasion=_occasion("subscription-", F("pk"), "-renewal-", _UtcStamp("current_period_end")),
     )
 
 
@@ -113,10 +116,11 @@ def chatel_window_open(*, renews_at, now) -> bool:
     """Between 3 months and 1 month before the renewal date, counted on the local calendar
     from that date (a notice later than a month before it does not meet the law)."""
     tz = business_tz()
+    # Compared in UTC: two date-times sharing a tzinfo compare by wall clock, ignoring fold.
     return (
-        add_months(renews_at, -CHATEL_EARLIEST_MONTHS, tz=tz)
-        <= now
-        < add_months(renews_at, -CHATEL_LATEST_MONTHS, tz=tz)
+        add_months(renews_at, -CHATEL_EARLIEST_MONTHS, tz=tz).astimezone(UTC)
+        <= now.astimezone(UTC)
+        < add_months(renews_at, -CHATEL_LATEST_MONTHS, tz=tz).astimezone(UTC)
     )
 
 
@@ -135,46 +139,48 @@ def annual_renewal_notice_send(*, subscription_id: int, now) -> OutboxEmail | No
 
 
 def pre_expiry_notices_due(*, now):
-    pks = Q(pk__in=[])
-    for days in settings.PRE_EXPIRY_NOTICE_DAYS:
-        pks |= Q(pk__in=_pre_expiry_due(now=now, days=days).values("pk"))
-    return Subscription.objects.filter(pks)
-
-
-def _pre_expiry_due(*, now, days: int):
-    """Auto-renewal off, not ended, and ``days`` is the nearest notice whose day has come:
-    the 7-day notice goes out from day J-7 until day J-1, when the 1-day one takes over. A
-    notice goes only to a customer who had cancelled at least that long before the end: one
-    who cancels 3 days before it gets the 1-day notice only, never a late 7-day one."""
-    nearer = [d for d in settings.PRE_EXPIRY_NOTICE_DAYS if d < days]
-    since = Q(ends_at__gte=_days_ahead(now, max(nearer))) if nearer else Q(ends_at__gt=now)
+    """Auto-renewal off, not ended, and the nearest notice whose day has come is annotated as
+    ``notice_days``: the 7-day notice goes out from day J-7 until day J-1, when the 1-day one
+    takes over. A notice goes only to a customer who had cancelled at least that long before
+    the end: one who cancels 3 days before it gets the 1-day notice only, never a late 7-day
+    one."""
+    offsets = sorted(settings.PRE_EXPIRY_NOTICE_DAYS)
+    windows, since = [], Q(ends_at__gt=now)
+    for days in offsets:
+        until = _days_ahead(now, days)
+        cancelled_in_time = Q(cancel_requested_at__isnull=True) | Q(
+            cancel_requested_at__lte=F("ends_at") - timedelta(days=days)
+        )
+        windows.append(
+            When(since & cancelled_in_time & Q(ends_at__lt=until), then=Value(days))
+        )
+        since = Q(ends_at__gte=until)
     return _unqueued(
         _reminded()
         .exclude(status=Status.ENDED)
-        .filter(since, auto_renew=False, ends_at__lt=_days_ahead(now, days))
-        .filter(
-            Q(cancel_requested_at__isnull=True)
-            | Q(cancel_requested_at__lte=F("ends_at") - timedelta(days=days))
-        ),
+        .filter(auto_renew=False, ends_at__gt=now, ends_at__lt=_days_ahead(now, offsets[-1]))
+        .annotate(notice_days=Case(*windows, output_field=IntegerField()))
+        .filter(notice_days__isnull=False),
         kind=PRE_EXPIRY,
-        occasion=_occasion("subscription-", F("pk"), "-expiry-", _stamp("ends_at"), f"-{days}d"),
+        occasion=_occasion("subscription-", F("pk"), "-expiry-", _UtcStamp("ends_at"), "-",
+                           F("notice_days"), "d"),
     )
 
 
 def pre_expiry_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
     """7 days and 1 day before ``ends_at`` (PRE_EXPIRY_NOTICE_DAYS): the end date and the
     "Renouveler" link."""
-    for days in sorted(settings.PRE_EXPIRY_NOTICE_DAYS):
-        subscription = _pre_expiry_due(now=now, days=days).filter(pk=subscription_id).first()
-        if subscription is not None:
-            return _enqueue(PRE_EXPIRY, subscription, now=now, context={
-                "plan": subscription.plan,
-                "ends_at": subscription.ends_at,
-                "days_left": days,
-                "renew_url": renew_url(),
-                "account_url": cancel_url(subscription),
-            })
-    return None
+    subscription = pre_expiry_notices_due(now=now).filter(pk=subscription_id).first()
+    if subscription is None:
+        return None
+    return _enqueue(PRE_EXPIRY, subscription, now=now, context={
+        "plan": subscription.plan,
+        "ends_at": subscription.ends_at,
+        "days_left": subscription.notice_days,
+        "renew_url": renew_url(),
+        "account_url": account_url(),
+        "can_reactivate": not cancellation_refunded(subscription=subscription),
+    })
 
 
 # Card-expiry reminder
@@ -190,7 +196,7 @@ def card_expiry_notices_due(*, now):
     return _unqueued(
         _reminded()
         .filter(
-            RENEWS,
+            RENEWING,
             current_period_end__gt=now,
             current_period_end__lt=_days_ahead(now, settings.CARD_EXPIRY_NOTICE_DAYS),
         )
@@ -205,7 +211,7 @@ def card_expiry_notices_due(*, now):
         .filter(card_last_month__lt=F("renewal_month")),
         kind=CARD_EXPIRY,
         occasion=_occasion("subscription-", F("pk"), "-card-", F("card_id"), "-renewal-",
-                           _stamp("current_period_end")),
+                           _UtcStamp("current_period_end")),
     )
 
 
@@ -217,7 +223,7 @@ def card_expiry_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
     card = PaymentMethod.objects.get(pk=subscription.card_id)
     context = _renewal_context(subscription, card=card)
     context["card_expiry_month"] = date(card.exp_year, card.exp_month, 1)
-    context["card_expired"] = _card_expires_at(card) <= now
+    context["card_expired"] = _card_expires_at(card).astimezone(UTC) <= now.astimezone(UTC)
     return _enqueue(CARD_EXPIRY, subscription, now=now, context=context)
 
 
@@ -239,15 +245,19 @@ def _days_ahead(now, days: int):
     return add_days(today, days + 1, tz=tz)
 
 
-def _stamp(field: str):
-    """``YYYYMMDDTHHMMZ`` (UTC) of a date-time column, in SQL."""
+class _UtcStamp(Func):
+    """``YYYYMMDDTHHMMZ`` of a date-time column in UTC, in SQL (PostgreSQL, and SQLite for the
+    embedded demo, which stores date-times as UTC text)."""
 
-    def part(extract, width):
-        return LPad(Cast(extract(field, tzinfo=UTC), CharField()), width, Value("0"))
+    output_field = CharField()
 
-    return Concat(part(ExtractYear, 4), part(ExtractMonth, 2), part(ExtractDay, 2), Value("T"),
-                  part(ExtractHour, 2), part(ExtractMinute, 2), Value("Z"),
-                  output_field=CharField())
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"to_char({sql} AT TIME ZONE 'UTC', %s)", (*params, 'YYYYMMDD"T"HH24MI"Z"')
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"strftime(%s, {sql})", ("%Y%m%dT%H%MZ", *params)
 
 
 def _occasion(*parts):
@@ -267,7 +277,7 @@ def _unqueued(queryset, *, kind: str, occasion):
     """Annotate the occasion and keep the rows whose email is not queued yet."""
     return queryset.annotate(
         occasion=occasion,
-        occasion_key=Concat(Value(f"{kind}:"), occasion, output_field=CharField()),
+        occasion_key=Concat(Value(f"{kind}:"), F("occasion"), output_field=CharField()),
     ).filter(~Exists(OutboxEmail.objects.filter(occasion_key=OuterRef("occasion_key"))))
 
 
