@@ -162,6 +162,7 @@ class Refund(models.Model):
     class Reason(models.TextChoices):
         CANCELLATION = "cancellation", _("Résiliation")
         STAFF = "staff", _("Geste du support")
+        UNCOLLECTED = "uncollected", _("Paiement reçu pour une facture annulée")
 
     charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="refunds")
     amount_cents = models.PositiveIntegerField()

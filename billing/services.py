@@ -236,7 +236,10 @@ def _charge_record(charge, *, now, reference="", failure_code="") -> Charge:
     charge.status = Charge.Status.SUCCEEDED
     charge.provider_reference = reference
     charge.save(update_fields=["status", "provider_reference", "settled_at"])
-    Invoice.objects.filter(pk=charge.invoice_id).update(status=Invoice.Status.PAID, paid_at=now)
+    # A void invoice stays void: the caller refunds money that arrived for it.
+    Invoice.objects.filter(pk=charge.invoice_id, status=Invoice.Status.OPEN).update(
+        status=Invoice.Status.PAID, paid_at=now
+    )
     return charge
 
 

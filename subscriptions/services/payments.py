@@ -7,8 +7,14 @@ nothing is charged after a cancel."""
 from django.conf import settings
 from django.db import transaction
 
-from billing.models import Charge, Invoice
-from billing.services import charge_abandon, charge_attempt, charge_reconcile, invoice_void
+from billing.models import Charge, Invoice, Refund
+from billing.services import (
+    charge_abandon,
+    charge_attempt,
+    charge_reconcile,
+    invoice_void,
+    refund_create,
+)
 from notifications.services import email_enqueue
 from subscriptions.models import Actor, Status, Subscription, SubscriptionEvent
 from subscriptions.periods import add_days
@@ -75,7 +81,11 @@ def charge_outcome_apply(*, charge: Charge, subscription, now) -> None:
 
         initial_charge_settled(invoice=invoice, charge=charge, now=now)
         return
-    if charge.status == Charge.Status.SUCCEEDED:
+    if charge.status == Charge.Status.SUCCEEDED and invoice.status != Invoice.Status.PAID:
+        # Money that came in late (reconciled) for an invoice nobody collects any more.
+        refund_create(charge=charge, amount_cents=charge.amount_cents,
+                      reason=Refund.Reason.UNCOLLECTED, now=now)
+    elif charge.status == Charge.Status.SUCCEEDED:
         _renewal_paid(subscription=subscription, invoice=invoice, charge=charge, now=now)
     elif (
         charge.status == Charge.Status.FAILED
