@@ -10,5 +10,6 @@ urlpatterns = [
     path("compte/abonnement/<int:pk>/annuler/", views.cancel, name="cancel"),
     path("compte/abonnement/<int:pk>/reactiver/", views.reactivate, name="reactivate"),
     path("compte/abonnement/<int:pk>/payer/", views.pay_now, name="pay_now"),
+    path("compte/abonnement/<int:pk>/renouveler/", views.restart, name="restart"),
     path("compte/resilier/", views.cancel_shortcut, name="cancel_shortcut"),
 ]

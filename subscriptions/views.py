@@ -15,7 +15,7 @@ from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.selectors import default_card, plan_price
 from subscriptions.forms import CancelForm
-from subscriptions.models import Channel, Plan, Status, Subscription
+from subscriptions.models import RUNNING_STATUSES, Channel, Plan, Status, Subscription
 from subscriptions.selectors import (
     cancellation_quote,
     cancellation_refunded,
@@ -27,6 +27,7 @@ from subscriptions.services import (
     SubscribeError,
     subscription_auto_renew_reactivate,
     subscription_cancel,
+    subscription_restart,
     subscription_subscribe,
 )
 from subscriptions.services.renew import PaymentNotPossible, subscription_pay_now
@@ -50,17 +51,41 @@ def plans(request):
 @login_required
 def subscribe(request, code):
     plan = get_object_or_404(Plan, code=code, is_active=True)
-    if request.user.subscriptions.filter(status__in=[Status.ACTIVE, Status.PAST_DUE,
-                                                     Status.SUSPENDED]).exists():
+    if request.user.subscriptions.filter(status__in=RUNNING_STATUSES).exists():
         messages.info(request, _("Vous avez déjà un abonnement en cours."))
         return redirect("subscriptions:billing")
+    return _checkout(
+        request,
+        plan=plan,
+        title=_("Souscrire à %(plan)s") % {"plan": plan.name},
+        pay=lambda card: subscription_subscribe(customer=request.user, plan=plan, card=card),
+    )
+
+
+@sensitive_post_parameters("card_number", "cvc")
+@login_required
+def restart(request, pk):
+    """"Renouveler" an ended subscription: same page and flow as subscribing."""
+    subscription = _own_subscription(request, pk)
+    if not _restartable(subscription, timezone.now()):
+        messages.info(request, _("Cet abonnement est toujours en cours."))
+        return redirect("subscriptions:billing")
+    return _checkout(
+        request,
+        plan=subscription.plan,
+        title=_("Renouveler %(plan)s") % {"plan": subscription.plan.name},
+        pay=lambda card: subscription_restart(subscription=subscription, card=card),
+    )
+
+
+def _checkout(request, *, plan, title, pay):
+    """The card form of a first payment; ``pay(card)`` charges it (None: the saved card)."""
     saved_card = default_card(customer=request.user)
     use_saved = bool(saved_card) and request.POST.get("use_saved_card") == "1"
     form = CardForm(request.POST or None) if not use_saved else CardForm()
     if request.method == "POST" and (use_saved or form.is_valid()):
         try:
-            subscription_subscribe(customer=request.user, plan=plan,
-                                   card=None if use_saved else form.card_details())
+            pay(None if use_saved else form.card_details())
         except CardDeclined as declined:
             form.add_error(None, decline_message(declined.code))
         except SubscribeError as error:
@@ -70,11 +95,20 @@ def subscribe(request, code):
                              % {"plan": plan.name})
             return redirect("subscriptions:billing")
     return render(request, "subscriptions/subscribe.html", {
+        "title": title,
         "plan": plan,
         "price": plan_price(plan=plan, country=request.user.billing_country),
         "form": form,
         "saved_card": saved_card,
     })
+
+
+def _restartable(subscription, now):
+    return subscription.channel == Channel.DIRECT and subscription.plan.is_active and (
+        subscription.status == Status.ENDED
+        or (not subscription.auto_renew and subscription.ends_at is not None
+            and subscription.ends_at <= now)
+    )
 
 
 @login_required
@@ -89,6 +123,7 @@ def billing(request):
             subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")
         subscription.can_reactivate = _reactivable(subscription, now)
         subscription.open_invoice = _payable_invoice(subscription)
+        subscription.can_restart = _restartable(subscription, now)
     return render(request, "subscriptions/billing.html", {
         "subscriptions": subscriptions,
         "card": default_card(customer=request.user),

@@ -3,12 +3,13 @@ from .cancel import (
     subscription_auto_renew_reactivate,
     subscription_cancel,
 )
-from .subscribe import SubscribeError, subscription_subscribe
+from .subscribe import SubscribeError, subscription_restart, subscription_subscribe
 
 __all__ = [
     "CancellationError",
     "SubscribeError",
     "subscription_auto_renew_reactivate",
     "subscription_cancel",
+    "subscription_restart",
     "subscription_subscribe",
 ]

@@ -55,9 +55,11 @@ def account_url() -> str:
 
 
 def cancel_url(subscription) -> str:
-    """Where a reminder sends a customer who does not want the renewal. A later issue makes
-    it a signed one-click link scoped to the subscription and its coming renewal (§9)."""
-    return account_url()
+    """Where a reminder sends a customer who does not want the renewal: the signed link of
+    §9, scoped to the subscription and its coming renewal, usable without logging in."""
+    from subscriptions.email_links import cancel_link_url
+
+    return cancel_link_url(subscription=subscription)
 
 
 def card_url() -> str:
@@ -298,6 +300,7 @@ def _renewal_context(subscription, *, card=None) -> dict:
         "currency": plan.currency,
         "card": card or default_card(customer=customer),
         "cancel_url": cancel_url(subscription),
+        "account_url": account_url(),
         "card_url": card_url(),
     }
 
