@@ -1,4 +1,4 @@
-"""Money arithmetic (DESIGN §2, §3, §8): integer cents in, integer cents out.
+"""Money arithmetic (DESIGN §2, §3, §7, §8): integer cents in, integer cents out.
 
 Fractions exist only inside these functions and are rounded once, half-up, to the cent.
 """
@@ -41,3 +41,36 @@ def annual_remaining_months_refund(
     amount = round_half_up(Fraction(annual_total_cents * remaining_months, 12))
     return max(0, min(amount, refundable_cents))
 
+
+
+def _check_time(remaining_seconds: int, period_seconds: int) -> None:
+    if period_seconds <= 0 or not 0 <= remaining_seconds <= period_seconds:
+        raise ValueError(f"remaining {remaining_seconds}s out of a {period_seconds}s period")
+
+
+def unused_credit_cents(*, total_cents: int, remaining_seconds: int, period_seconds: int) -> int:
+    """DESIGN §7: the part of a period's tax-inclusive price not used yet, to the second."""
+    _check_time(remaining_seconds, period_seconds)
+    return round_half_up(Fraction(total_cents * remaining_seconds, period_seconds))
+
+
+def prorated_difference_cents(
+    *, old_total_cents: int, new_total_cents: int, remaining_seconds: int, period_seconds: int
+) -> int:
+    """DESIGN §7, upgrade: the tax-inclusive price difference for the time left in the period,
+    ``round_half_up((new − old) × remaining / period)``, never negative."""
+    _check_time(remaining_seconds, period_seconds)
+    difference = max(0, new_total_cents - old_total_cents)
+    return round_half_up(Fraction(difference * remaining_seconds, period_seconds))
+
+
+def annual_switch_charge_cents(
+    *, annual_total_cents: int, monthly_total_cents: int, remaining_seconds: int,
+    period_seconds: int,
+) -> int:
+    """DESIGN §7, monthly → annual: the annual total minus the unused part of the monthly
+    period, never negative."""
+    credit = unused_credit_cents(total_cents=monthly_total_cents,
+                                 remaining_seconds=remaining_seconds,
+                                 period_seconds=period_seconds)
+    return max(0, annual_total_cents - credit)

@@ -56,6 +56,7 @@ class Invoice(models.Model):
     class Kind(models.TextChoices):
         INITIAL = "initial", _("Souscription")
         RENEWAL = "renewal", _("Renouvellement")
+        PRORATION = "proration", _("Prorata")
 
     number = models.CharField(max_length=16, unique=True)
     customer = models.ForeignKey(

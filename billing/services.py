@@ -89,11 +89,16 @@ def next_document_number(*, prefix: str, now) -> str:
 
 @transaction.atomic
 def invoice_create(
-    *, customer, plan, kind, period_start, period_end, description, subscription=None, now
+    *, customer, plan, kind, period_start, period_end, description, subscription=None,
+    total_cents=None, now
 ) -> Invoice:
-    amount = tax_from_net(
-        net_cents=plan.price_cents, vat_rate=vat_rate_for_country(customer.billing_country)
-    )
+    """One line: the plan's price, or ``total_cents`` (tax-inclusive, a proration) split into
+    net and VAT at the customer's rate."""
+    vat_rate = vat_rate_for_country(customer.billing_country)
+    if total_cents is None:
+        amount = tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate)
+    else:
+        amount = tax_from_total(total_cents=total_cents, vat_rate=vat_rate)
     invoice = Invoice.objects.create(
         number=next_document_number(prefix=INVOICE_PREFIX, now=now),
         customer=customer,

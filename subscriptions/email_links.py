@@ -36,6 +36,7 @@ from django.utils import timezone
 from subscriptions.models import Actor, Channel, Status, Subscription, SubscriptionEvent
 from subscriptions.policy import CancellationTerms
 from subscriptions.services.cancel import subscription_cancel
+from subscriptions.services.payments import lock_subscription
 
 SALT = "subscriptions.email-cancel"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,6 +51,7 @@ class Refusal(StrEnum):
     RENEWED = "renewed"
     EXPIRED = "expired"
     ALREADY_CANCELLED = "already_cancelled"
+    REFUSED = "refused"  # by the cancellation service itself (CancellationError)
 
 
 class CancelLinkRefused(Exception):
@@ -116,12 +118,14 @@ def _refusal(subscription, claims: CancelLinkClaims, now) -> Refusal | None:
 def cancel_link_subscription(*, token: str, now, lock: bool = False) -> Subscription:
     """The subscription the link may cancel at ``now``, or ``CancelLinkRefused`` saying why."""
     claims = cancel_link_claims(token)
-    subscriptions = Subscription.objects.select_related("plan", "customer")
-    if lock:
-        subscriptions = subscriptions.select_for_update(of=("self",))
-    subscription = subscriptions.filter(pk=claims.subscription_id).first()
-    if subscription is None:
+    if not Subscription.objects.filter(pk=claims.subscription_id).exists():
         raise CancelLinkRefused(Refusal.ENDED, claims=claims)
+    if lock:
+        subscription = lock_subscription(claims.subscription_id)
+    else:
+        subscription = Subscription.objects.select_related("plan", "customer").get(
+            pk=claims.subscription_id
+        )
     reason = _refusal(subscription, claims, now)
     if reason is not None:
         raise CancelLinkRefused(reason, subscription=subscription, claims=claims)

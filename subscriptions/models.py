@@ -128,6 +128,9 @@ class SubscriptionEvent(models.Model):
         AUTO_RENEW_REACTIVATED = "auto_renew_reactivated", _("Renouvellement réactivé")
         ENDED = "ended", _("Fin de l'abonnement")
         REFUND_REQUESTED = "refund_requested", _("Remboursement demandé")
+        PLAN_CHANGED = "plan_changed", _("Changement de formule")
+        PLAN_CHANGE_SCHEDULED = "plan_change_scheduled", _("Changement de formule programmé")
+        PLAN_CHANGE_WITHDRAWN = "plan_change_withdrawn", _("Changement de formule annulé")
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -40,6 +40,13 @@ def add_days(instant: datetime, days: int, *, tz: ZoneInfo) -> datetime:
     return shifted
 
 
+def whole_seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds from ``start`` to ``end``, floored, counted between instants (two
+    datetimes sharing a tzinfo subtract by wall clock, which is off by an hour across a
+    daylight-saving change): time as proration counts it (DESIGN §7)."""
+    return (end.astimezone(UTC) - start.astimezone(UTC)) // timedelta(seconds=1)
+
+
 def period_boundary(*, anchor: datetime, interval: str, index: int, tz: ZoneInfo) -> datetime:
     return add_months(anchor, index * MONTHS_PER_INTERVAL[interval], tz=tz)
 

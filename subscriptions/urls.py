@@ -1,6 +1,7 @@
 from django.urls import path
 
-from subscriptions import views
+from subscriptions import change_views, views
+from subscriptions.email_cancel_views import email_cancel
 
 app_name = "subscriptions"
 urlpatterns = [
@@ -12,4 +13,13 @@ urlpatterns = [
     path("compte/abonnement/<int:pk>/payer/", views.pay_now, name="pay_now"),
     path("compte/abonnement/<int:pk>/renouveler/", views.restart, name="restart"),
     path("compte/resilier/", views.cancel_shortcut, name="cancel_shortcut"),
+    path("compte/abonnement/<int:pk>/formule/", change_views.change_options,
+         name="change_options"),
+    path("compte/abonnement/<int:pk>/formule/<slug:code>/", change_views.change_confirm,
+         name="change_confirm"),
+    path("compte/abonnement/<int:pk>/formule/<slug:code>/programmer/",
+         change_views.change_schedule, name="change_schedule"),
+    path("compte/abonnement/<int:pk>/changement-prevu/annuler/", change_views.change_withdraw,
+         name="change_withdraw"),
+    path("resilier/<str:token>/", email_cancel, name="email_cancel"),
 ]

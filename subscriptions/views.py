@@ -118,6 +118,10 @@ def billing(request):
     for subscription in subscriptions:
         subscription.price = plan_price(plan=subscription.plan,
                                         country=request.user.billing_country)
+        subscription.next_price = plan_price(
+            plan=subscription.pending_plan or subscription.plan,
+            country=request.user.billing_country,
+        )
         if _cancellable(subscription):
             subscription.quote = cancellation_quote(subscription=subscription, now=now)
             subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")

@@ -13,6 +13,7 @@ from subscriptions.selectors import (
     succeeded_charges_with_refundable,
 )
 from subscriptions.services.events import subscription_event_record
+from subscriptions.services.payments import lock_subscription
 
 
 class CancellationError(Exception):
@@ -20,11 +21,7 @@ class CancellationError(Exception):
 
 
 def _locked(subscription) -> Subscription:
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "customer")
-        .get(pk=subscription.pk)
-    )
+    return lock_subscription(subscription.pk)
 
 
 def _require_direct(subscription) -> None:

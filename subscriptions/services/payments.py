@@ -23,11 +23,13 @@ from subscriptions.services.events import subscription_event_record
 
 
 def lock_subscription(pk) -> Subscription:
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "customer", "pending_plan")
-        .get(pk=pk)
-    )
+    """Lock the subscription row, then read it with its plans and customer.
+
+    Locked alone: PostgreSQL re-checks a row it waited for against the joined rows it read
+    before waiting, so locking through a join on a plan that a plan change replaced meanwhile
+    would not find the row. Read after the lock, it is the committed state."""
+    Subscription.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
+    return Subscription.objects.select_related("plan", "customer", "pending_plan").get(pk=pk)
 
 
 def renewal_collectable(subscription, invoice) -> bool:
@@ -46,11 +48,7 @@ def charge_send(*, charge: Charge, now) -> Charge:
         invoice = Invoice.objects.get(pk=charge.invoice_id)
         subscription = lock_subscription(invoice.subscription_id) if invoice.subscription_id \
             else None
-        if (
-            subscription is not None
-            and invoice.kind == Invoice.Kind.RENEWAL
-            and not renewal_collectable(subscription, invoice)
-        ):
+        if subscription is not None and not _collectable(subscription, invoice):
             abandoned = charge_abandon(charge=charge, now=now)
             invoice_void(invoice=invoice)
             return abandoned or Charge.objects.get(pk=charge.pk)
@@ -59,6 +57,14 @@ def charge_send(*, charge: Charge, now) -> Charge:
             return Charge.objects.get(pk=charge.pk)
         charge_outcome_apply(charge=attempted, subscription=subscription, now=now)
         return attempted
+
+
+def _collectable(subscription, invoice) -> bool:
+    if invoice.kind == Invoice.Kind.PRORATION:
+        from subscriptions.services.change_plan import proration_collectable
+
+        return proration_collectable(subscription, invoice)
+    return invoice.kind != Invoice.Kind.RENEWAL or renewal_collectable(subscription, invoice)
 
 
 def charge_reconcile_apply(*, charge_id: int, now) -> Charge | None:
@@ -80,6 +86,12 @@ def charge_outcome_apply(*, charge: Charge, subscription, now) -> None:
         from subscriptions.services.subscribe import initial_charge_settled
 
         initial_charge_settled(invoice=invoice, charge=charge, now=now)
+        return
+    if invoice.kind == Invoice.Kind.PRORATION:
+        from subscriptions.services.change_plan import proration_charge_settled
+
+        proration_charge_settled(invoice=invoice, charge=charge, subscription=subscription,
+                                 now=now)
         return
     if charge.status == Charge.Status.SUCCEEDED and invoice.status != Invoice.Status.PAID:
         # Money that came in late (reconciled) for an invoice nobody collects any more.

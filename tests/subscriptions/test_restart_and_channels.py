@@ -9,6 +9,7 @@ from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Channel, EndReason, Status, Subscription
 from subscriptions.services import CancellationError, subscription_cancel
+from subscriptions.services.change_plan import subscription_schedule_downgrade
 from subscriptions.services.renew import subscription_expire
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -186,3 +187,18 @@ def test_the_renewal_refund_window_with_a_real_renewal(
         assert subscription.status == Status.ACTIVE
         assert not Refund.objects.exists()
         assert not subscription_expire(subscription_id=subscription.pk, now=now)
+
+
+def test_the_next_charge_shows_the_price_of_a_scheduled_downgrade(client, now):
+    # given
+    premium = PlanFactory(code="premium", tier=2, price_cents=1250)
+    essential = PlanFactory(code="essentiel", tier=1, price_cents=825)
+    subscription = subscribed(plan=premium, at=now - days(20))
+    subscription_schedule_downgrade(subscription=subscription, plan=essential, now=now)
+    client.force_login(subscription.customer)
+    # when
+    page = client.get(reverse("subscriptions:billing")).content.decode()
+    # then
+    next_charge = page.split('class="next-charge">')[1].split("</dd>")[0]
+    assert "9,90" in next_charge
+    assert "15,00" not in next_charge
