@@ -7,6 +7,7 @@ from django.db.models import F, Prefetch, Q, Sum
 from django.db.models.functions import Coalesce
 
 from billing.models import Charge, Invoice, Refund
+from billing.selectors import plan_price
 from subscriptions.models import Channel, Plan, Status, Subscription
 from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
 
@@ -46,16 +47,22 @@ def succeeded_charges_with_refundable(*, subscription):
     return list(charges)
 
 
+def paid_for_current_period(subscription, charge) -> bool:
+    """The period's own invoice and any proration invoice (upgrade) end with the period."""
+    return charge.invoice.period_end == subscription.current_period_end
+
+
 def paid_so_far(*, subscription, charges) -> PaidSoFar:
     renewals = [c for c in charges if c.invoice.kind == Invoice.Kind.RENEWAL]
-    this_period = [
-        c for c in charges if c.invoice.period_start == subscription.current_period_start
-    ]
+    this_period = [c for c in charges if paid_for_current_period(subscription, c)]
+    # The remaining months are refunded at the current plan's price (after an upgrade, the
+    # higher one), capped at what this period's charges still hold.
+    period_price = plan_price(plan=subscription.plan, country=subscription.customer.billing_country)
     return PaidSoFar(
         subscription_refundable_cents=sum(c.refundable_cents for c in charges),
         last_renewal_charged_at=renewals[-1].settled_at if renewals else None,
         last_renewal_refundable_cents=renewals[-1].refundable_cents if renewals else 0,
-        period_total_cents=sum(c.amount_cents for c in this_period),
+        period_total_cents=period_price.total_cents,
         period_refundable_cents=sum(c.refundable_cents for c in this_period),
     )
 

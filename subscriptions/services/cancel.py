@@ -10,6 +10,7 @@ from subscriptions.policy import CancellationTerms, RefundScope
 from subscriptions.selectors import (
     cancellation_quote,
     cancellation_refunded,
+    paid_for_current_period,
     succeeded_charges_with_refundable,
 )
 from subscriptions.services.events import subscription_event_record
@@ -99,7 +100,7 @@ def _charges_in_scope(subscription, charges, scope):
         renewals = [c for c in charges if c.invoice.kind == "renewal"]
         return renewals[-1:]
     if scope == RefundScope.CURRENT_PERIOD:
-        return [c for c in charges if c.invoice.period_start == subscription.current_period_start]
+        return [c for c in charges if paid_for_current_period(subscription, c)]
     return []
 
 
