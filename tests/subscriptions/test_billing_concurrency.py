@@ -33,6 +33,7 @@ from subscriptions.services.renew import (
 )
 from subscriptions.tasks import job_batch
 from tests.factories import PlanFactory, UserFactory, subscribed
+from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,32 +70,10 @@ def _add_card(subscription, number):
                        card=CardDetails(number, 12, 2030, "123"), now=subscription.started_at)
 
 
-def _at_once(*calls):
-    """Run the calls in threads released together; each thread closes its connection."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    assert errors == []
-    return results
 
 
 def _two_ticks_at_once(at):
-    return _at_once(lambda: run_due_jobs(now=at), lambda: run_due_jobs(now=at))
+    return at_once(lambda: run_due_jobs(now=at), lambda: run_due_jobs(now=at))
 
 
 def _renewal_ledger(subscription):
@@ -157,7 +136,7 @@ def test_the_renewal_run_twice_at_once_invoices_charges_and_emails_once(
         return subscription_renew(subscription_id=due.pk, now=RENEWAL)
 
     # when
-    _at_once(renewal, renewal)
+    at_once(renewal, renewal)
     # then
     assert _renewal_ledger(due) == RENEWED_ONCE
     assert _sent_subjects("renewal_receipt") == 1
@@ -170,7 +149,7 @@ def test_a_renewal_batch_delivered_twice_at_once_renews_once(due, slow_provider)
 
     # when
     with time_machine.travel(RENEWAL, tick=False):
-        _at_once(deliver, deliver)
+        at_once(deliver, deliver)
     # then
     assert _renewal_ledger(due) == RENEWED_ONCE
     assert _sent_subjects("renewal_receipt") == 1
@@ -374,7 +353,7 @@ def test_a_cancel_committed_between_the_renewals_prepare_and_send_means_no_charg
             cancelled.set()
 
     # when
-    charge, (_, terms) = _at_once(
+    charge, (_, terms) = at_once(
         lambda: subscription_renew(subscription_id=due.pk, now=RENEWAL), cancel_meanwhile
     )
     # then: the cancel saw the old period; the prepared charge was never sent
@@ -419,7 +398,7 @@ def test_a_cancel_waiting_on_a_renewal_in_progress_sees_the_new_period(due, monk
                                    now=RENEWAL + timedelta(minutes=1))
 
     # when
-    charge, (_, terms) = _at_once(
+    charge, (_, terms) = at_once(
         lambda: subscription_renew(subscription_id=due.pk, now=RENEWAL), cancel_while_sending
     )
     # then: renewed and paid; the cancel applies to the new period
@@ -460,7 +439,7 @@ def test_paying_now_while_the_scheduled_retry_runs_charges_once(due, slow_provid
             return None
 
     # when
-    _at_once(lambda: run_due_jobs(now=retry_at), pay_now)
+    at_once(lambda: run_due_jobs(now=retry_at), pay_now)
     # then: one successful charge, one reactivation email
     assert _renewal_ledger(due) == {
         **RENEWED_ONCE,

@@ -2,11 +2,9 @@
 exactly one refund, one credit note, one email and one history row (DESIGN §8). Run under real
 transactions on PostgreSQL, so row locks and after-commit callbacks behave as in production."""
 
-import threading
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -15,6 +13,7 @@ from notifications.models import OutboxEmail
 from subscriptions.models import EndReason, Status, Subscription, SubscriptionEvent
 from subscriptions.services import subscription_cancel
 from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,28 +24,6 @@ def in_refund_window(now):
     return subscribed(customer=UserFactory(), plan=PlanFactory(annual=True), at=now - days(3))
 
 
-def _at_once(*calls):
-    """Run the calls in threads released together; each thread closes its connection."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    assert errors == []
-    return results
 
 
 def _assert_cancelled_once(subscription, *, refund_cents):
@@ -73,7 +50,7 @@ def test_two_simultaneous_cancels_through_the_service_refund_once(in_refund_wind
         return subscription_cancel(subscription=Subscription.objects.get(pk=pk), now=now)
 
     # when
-    results = _at_once(cancel, cancel)
+    results = at_once(cancel, cancel)
     # then
     terms = [t for _, t in results]
     assert sorted(t is None for t in terms) == [False, True]
@@ -92,7 +69,7 @@ def test_two_simultaneous_confirmations_through_the_page_refund_once(in_refund_w
         return lambda: client.post(url, {"reason": "too_expensive"}).status_code
 
     # when
-    statuses = _at_once(*(confirm(client) for client in clients))
+    statuses = at_once(*(confirm(client) for client in clients))
     # then
     assert statuses == [302, 302]
     _assert_cancelled_once(in_refund_window, refund_cents=9900)
@@ -134,7 +111,7 @@ def test_two_simultaneous_cancels_outside_the_window_record_one_cancellation(now
             subscription=Subscription.objects.get(pk=subscription.pk), now=now)
 
     # when
-    results = _at_once(cancel, cancel)
+    results = at_once(cancel, cancel)
     # then
     assert sorted(terms is None for _, terms in results) == [False, True]
     subscription.refresh_from_db()

@@ -6,7 +6,6 @@ import threading
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
@@ -20,6 +19,7 @@ from subscriptions.models import Status, Subscription, SubscriptionEvent
 from subscriptions.services import subscribe as subscribe_service
 from subscriptions.services.payments import charge_send
 from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -326,27 +326,6 @@ def test_invoice_numbers_are_sequential_without_gaps_across_customers(client, pl
 # A double click on "Payer et souscrire"
 
 
-def _in_threads(*calls):
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    assert errors == []
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
@@ -390,7 +369,7 @@ def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
         return submit
 
     # when
-    responses = _in_threads(*(click(client) for client in clients))
+    responses = at_once(*(click(client) for client in clients))
     # then
     assert sorted(r.status_code for r in responses) == [200, 302]
     refused = next(r for r in responses if r.status_code == 200)
