@@ -1,14 +1,20 @@
+from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
+from accounts.selectors import customer_data_export, running_subscriptions
+from accounts.services import AccountDeletionError, account_delete
 
 
 def remember_language(response, language):
@@ -63,3 +69,59 @@ def set_language(request):
 def too_many_requests(request, exception=None):
     """allauth's rate limits answer with this page (config.urls.handler429)."""
     return render(request, "allauth/429.html", status=429)
+
+
+@login_required
+def personal_data(request):
+    """"Mes données": download them, or delete the account."""
+    return render(request, "accounts/data.html")
+
+
+@login_required
+def personal_data_download(request):
+    """The logged-in customer's own data as a JSON file (GET: it changes nothing)."""
+    data = customer_data_export(customer=request.user)
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    filename = f"mes-donnees-{request.user.customer_number}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        label=_lazy("Votre mot de passe"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("Mot de passe incorrect."))
+        return password
+
+
+@sensitive_post_parameters("password")
+@login_required
+def account_delete_confirm(request):
+    """The confirmation page (GET changes nothing); the POST, with the password, deletes."""
+    form = AccountDeleteForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_delete(customer=request.user)
+        except AccountDeletionError as error:
+            form.add_error(None, str(error))
+        else:
+            logout(request)
+            messages.success(request, _("Votre compte a été supprimé. Vos factures sont "
+                                        "conservées, anonymisées, comme la loi l'exige."))
+            return redirect("home")
+    return render(request, "accounts/delete_confirm.html", {
+        "form": form,
+        "running": running_subscriptions(customer=request.user),
+    })

@@ -1,10 +1,20 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import Charge, CreditNote, Invoice, InvoiceLine, PaymentMethod, Refund
+from billing.reporting import WINDOWS_DAYS, staff_report
+from billing.templatetags.money import money
+
+REPORTING_PERMISSIONS = ["billing.view_invoice", "subscriptions.view_subscription"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money history is append-only: nothing here is edited or deleted by hand."""
+    """Money history is append-only: nothing here is added, edited or deleted by hand, not
+    even by a superuser (refunds go through the staff actions and their services)."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -16,10 +26,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def money_column(field_name, description, currency_from=lambda obj: obj.currency):
+    @admin.display(description=description, ordering=field_name)
+    def column(self, obj):
+        return money(getattr(obj, field_name), currency_from(obj))
+
+    column.__name__ = f"{field_name.removesuffix('_cents')}_display"
+    return column
+
+
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
     can_delete = False
+    fields = ["description", "net", "vat", "total"]
+    readonly_fields = fields
+
+    net = money_column("net_cents", _("HT"), lambda line: line.invoice.currency)
+    vat = money_column("vat_cents", _("TVA"), lambda line: line.invoice.currency)
+    total = money_column("total_cents", _("TTC"), lambda line: line.invoice.currency)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -27,36 +52,136 @@ class InvoiceLineInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
-    list_display = ["number", "customer", "kind", "status", "total_cents", "issued_at"]
-    list_filter = ["status", "kind"]
-    search_fields = ["number", "customer__email", "customer__customer_number"]
+    list_display = ["number", "customer", "kind", "status", "net", "vat", "total", "issued_at",
+                    "paid_at"]
+    list_filter = ["status", "kind", "plan", "billing_country"]
+    search_fields = ["number", "customer__email", "customer__customer_number",
+                     "=subscription__licence_key"]
+    list_select_related = ["customer"]
+    date_hierarchy = "issued_at"
+    fields = ["number", "customer", "subscription", "plan", "kind", "status", "period_start",
+              "period_end", "billing_country", "vat_rate", "net", "vat", "total", "issued_at",
+              "paid_at"]
+    readonly_fields = fields
     inlines = [InvoiceLineInline]
+
+    net = money_column("net_cents", _("HT"))
+    vat = money_column("vat_cents", _("TVA"))
+    total = money_column("total_cents", _("TTC"))
+
+    def get_urls(self):
+        reporting = path("reporting/", self.admin_site.admin_view(self.reporting_view),
+                         name="billing_reporting")
+        return [reporting, *super().get_urls()]
+
+    def reporting_view(self, request):
+        """Staff reporting (issue 5, scope 8); the figures come from billing.reporting."""
+        if not request.user.has_perms(REPORTING_PERMISSIONS):
+            raise PermissionDenied
+        now = timezone.now()
+        report = staff_report(now=now)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Tableau de bord"),
+            "report": report,
+            "windows": WINDOWS_DAYS,
+            "cancellation_windows": [(days, report.cancellations[days]) for days in WINDOWS_DAYS],
+            "now": now,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/billing/reporting.html", context)
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(ReadOnlyAdmin):
+    list_display = ["invoice", "description", "net", "vat", "total"]
+    search_fields = ["=invoice__number", "invoice__customer__email",
+                     "invoice__customer__customer_number"]
+    list_select_related = ["invoice"]
+    fields = ["invoice", "description", "net", "vat", "total"]
+    readonly_fields = fields
+
+    net = money_column("net_cents", _("HT"), lambda line: line.invoice.currency)
+    vat = money_column("vat_cents", _("TVA"), lambda line: line.invoice.currency)
+    total = money_column("total_cents", _("TTC"), lambda line: line.invoice.currency)
 
 
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyAdmin):
-    list_display = ["idempotency_key", "customer", "amount_cents", "status", "failure_code",
-                    "created_at"]
-    list_filter = ["status"]
-    search_fields = ["idempotency_key", "customer__email", "invoice__number"]
+    list_display = ["idempotency_key", "customer", "invoice", "attempt", "amount", "status",
+                    "initiated_by", "failure_code", "created_at"]
+    list_filter = ["status", "initiated_by", "invoice__kind"]
+    search_fields = ["idempotency_key", "provider_reference", "customer__email",
+                     "customer__customer_number", "=invoice__number",
+                     "=invoice__subscription__licence_key"]
+    list_select_related = ["customer", "invoice"]
+    date_hierarchy = "created_at"
+    fields = ["invoice", "customer", "payment_method", "attempt", "initiated_by", "amount",
+              "status", "idempotency_key", "provider_reference", "failure_code",
+              "failure_message", "created_at", "settled_at"]
+    readonly_fields = fields
+
+    amount = money_column("amount_cents", _("montant"))
 
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ["idempotency_key", "charge", "amount_cents", "status", "reason", "created_at"]
+    list_display = ["idempotency_key", "charge", "amount", "status", "reason", "created_at",
+                    "refunded_at"]
     list_filter = ["status", "reason"]
+    search_fields = ["idempotency_key", "provider_reference", "charge__customer__email",
+                     "charge__customer__customer_number", "=charge__invoice__number",
+                     "=charge__invoice__subscription__licence_key", "=credit_note__number"]
+    list_select_related = ["charge"]
+    date_hierarchy = "created_at"
+    fields = ["charge", "amount", "status", "reason", "idempotency_key", "provider_reference",
+              "failure_message", "created_at", "refunded_at"]
+    readonly_fields = fields
+
+    amount = money_column("amount_cents", _("montant"))
 
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ["number", "invoice", "total_cents", "issued_at"]
-    search_fields = ["number", "invoice__number"]
+    list_display = ["number", "invoice", "customer", "net", "vat", "total", "issued_at"]
+    search_fields = ["number", "=invoice__number", "invoice__customer__email",
+                     "invoice__customer__customer_number", "=invoice__subscription__licence_key"]
+    list_select_related = ["invoice__customer"]
+    date_hierarchy = "issued_at"
+    fields = ["number", "invoice", "refund", "net", "vat", "total", "issued_at"]
+    readonly_fields = fields
+
+    net = money_column("net_cents", _("HT"), lambda note: note.invoice.currency)
+    vat = money_column("vat_cents", _("TVA"), lambda note: note.invoice.currency)
+    total = money_column("total_cents", _("TTC"), lambda note: note.invoice.currency)
+
+    @admin.display(description=_("client"), ordering="invoice__customer__email")
+    def customer(self, note):
+        return note.invoice.customer
 
 
 @admin.register(PaymentMethod)
 class PaymentMethodAdmin(ReadOnlyAdmin):
-    list_display = ["customer", "brand", "last4", "exp_month", "exp_year", "is_default"]
-    search_fields = ["customer__email"]
+    """Cards are shown masked; the provider's token is never displayed."""
+
+    list_display = ["card", "customer", "expiry", "is_default", "created_at"]
+    list_filter = ["brand", "is_default"]
+    search_fields = ["customer__email", "customer__customer_number",
+                     "=customer__subscriptions__licence_key", "=customer__invoices__number"]
+    list_select_related = ["customer"]
+    fields = ["customer", "card", "expiry", "is_default", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("carte"), ordering="brand")
+    def card(self, method):
+        return f"{method.brand} •••• {method.last4}"
+
+    @admin.display(description=_("expiration"))
+    def expiry(self, method):
+        return f"{method.exp_month:02d}/{method.exp_year}"

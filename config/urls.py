@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.admin import admin_login
 from accounts.views import home
 
 urlpatterns = [
@@ -8,7 +9,11 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("subscriptions.urls")),
     path("", include("billing.urls")),
+    path("", include("legal.urls")),
+    path("", include("support.urls")),
     path("comptes/", include("allauth.urls")),
+    # Before the admin's own login: staff sign in through allauth and its rate limits.
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
 ]
 

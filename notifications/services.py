@@ -95,3 +95,54 @@ def email_deliver(*, email_id: int, now=None) -> OutboxEmail:
     if failure is not None and email.status == OutboxEmail.Status.PENDING:
         raise failure
     return email
+
+
+RESEND_MARKER = ":resend:"
+
+
+def email_resend(*, email: OutboxEmail, staff_user, now=None) -> OutboxEmail:
+    """Queue a copy of an email at a staff member's request (DESIGN §10: staff can resend).
+
+    The copy is a new outbox row, so the original stays as it was; its occasion key is the
+    original's plus a resend counter, so each request queues exactly one more email. The
+    original row is locked while counting, so two clicks never pick the same counter."""
+    from subscriptions.models import Actor, SubscriptionEvent
+    from subscriptions.services.events import subscription_event_record
+
+    now = now or timezone.now()
+    root_key = email.occasion_key.split(RESEND_MARKER, 1)[0]
+    with transaction.atomic():
+        original = OutboxEmail.objects.select_related("customer", "subscription").get(
+            pk=email.pk
+        )
+        root = OutboxEmail.objects.filter(occasion_key=root_key).first() or original
+        OutboxEmail.objects.select_for_update().filter(pk=root.pk).values_list("pk").get()
+        resends = OutboxEmail.objects.filter(
+            occasion_key__startswith=f"{root_key}{RESEND_MARKER}"
+        ).count()
+        copy = OutboxEmail.objects.create(
+            occasion_key=f"{root_key}{RESEND_MARKER}{resends + 1}",
+            kind=original.kind,
+            customer=original.customer,
+            subscription=original.subscription,
+            recipient=original.customer.email if original.customer else original.recipient,
+            language=original.language,
+            subject=original.subject,
+            body_text=original.body_text,
+            body_html=original.body_html,
+            created_at=now,
+        )
+        if original.subscription_id is not None:
+            subscription_event_record(
+                subscription=original.subscription,
+                kind=SubscriptionEvent.Kind.EMAIL_RESENT,
+                actor=Actor.STAFF,
+                actor_user=staff_user,
+                at=now,
+                data={"email": original.pk, "copy": copy.pk, "kind": original.kind,
+                      "occasion_key": copy.occasion_key},
+            )
+        from notifications.tasks import email_deliver_task
+
+        transaction.on_commit(lambda: email_deliver_task.delay(copy.pk), robust=True)
+    return copy

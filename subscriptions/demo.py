@@ -1,7 +1,7 @@
 """Demo plans and customers (README lists every login). Built through the real services, with
 the clock set back, so the demo data is exactly what customers would have produced."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.gateways import CardDetails
 from billing.services import payment_method_add
+from legal.models import TermsVersion
 from subscriptions.models import Plan
 from subscriptions.periods import add_days
 from subscriptions.selectors import business_tz
@@ -52,8 +53,43 @@ UNPAID = [
 STAFF = ("admin@example.com", "admin-password")
 
 
+TERMS_BODY = """Abonnement mensuel : facturé chaque mois à la même date que votre abonnement \
+initial. Abonnement annuel : facturé chaque année à la même date.
+
+Garantie de remboursement de 14 jours : vous pouvez annuler votre abonnement pour toute raison \
+dans les 14 jours suivant votre date d'abonnement initial et recevoir un remboursement à 100 %. \
+Les remboursements sont traités sous 3 à 5 jours ouvrables.
+
+Après 14 jours, vous pouvez annuler à tout moment depuis Mon compte → Abonnement et \
+facturation. Votre abonnement reste actif jusqu'à la fin de la période de facturation en cours \
+(fin de la période mensuelle pour les plans mensuels et annuels). Abonnements mensuels : aucun \
+remboursement pour le mois en cours. Abonnements annuels : les mois complets restants sont \
+remboursés.
+
+Les abonnements se renouvellent automatiquement sauf annulation ; les frais sont facturés à \
+l'avance pour la période à venir. Si un paiement échoue, nous réessaierons jusqu'à 3 fois sur \
+7 jours ; si toutes les tentatives échouent, l'abonnement est suspendu, puis réactivé \
+immédiatement dès le paiement réussi.
+
+Mises à niveau : effet immédiat, facturation au prorata. Rétrogradations : au début du \
+prochain cycle de facturation.
+
+Nous pouvons modifier ces conditions ; les changements sont publiés ici et vous sont notifiés \
+par e-mail. L'utilisation continue du service après la date d'effet vaut acceptation."""
+
+
 def load_demo(*, now=None, stdout=None) -> None:
     now = now or timezone.now()
+    TermsVersion.objects.get_or_create(
+        version="2025-05-26",
+        defaults={
+            "title": "Conditions d'abonnement et politique de remboursement",
+            "summary": "Première version publiée.",
+            "body": TERMS_BODY,
+            "effective_date": date(2025, 5, 26),
+            "published_at": datetime(2025, 5, 26, tzinfo=UTC),
+        },
+    )
     for fields in PLANS:
         Plan.objects.update_or_create(code=fields["code"], defaults=fields)
     for email, first_name, plan_code, days_ago, cancelled_days_ago in CUSTOMERS:
@@ -91,7 +127,9 @@ def load_demo(*, now=None, stdout=None) -> None:
                 subscription_retry_payment(subscription_id=subscription.pk,
                                            now=add_days(renewal, day, tz=business_tz()))
     if not User.objects.filter(email=STAFF[0]).exists():
-        User.objects.create_superuser(STAFF[0], STAFF[1], first_name="Support")
+        # The admin signs in through allauth (rate limits), which wants a verified address.
+        staff = User.objects.create_superuser(STAFF[0], STAFF[1], first_name="Support")
+        EmailAddress.objects.create(user=staff, email=STAFF[0], primary=True, verified=True)
 
 
 @transaction.atomic

@@ -131,6 +131,11 @@ class SubscriptionEvent(models.Model):
         PLAN_CHANGED = "plan_changed", _("Changement de formule")
         PLAN_CHANGE_SCHEDULED = "plan_change_scheduled", _("Changement de formule programmé")
         PLAN_CHANGE_WITHDRAWN = "plan_change_withdrawn", _("Changement de formule annulé")
+        STAFF_REFUND = "staff_refund", _("Remboursement par le support")
+        PERIOD_EXTENDED = "period_extended", _("Période prolongée")
+        PAYMENT_RETRIED = "payment_retried", _("Paiement relancé par le support")
+        EMAIL_RESENT = "email_resent", _("E-mail renvoyé")
+        LICENCE_REGENERATED = "licence_regenerated", _("Clé de licence régénérée")
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -48,8 +48,12 @@ def succeeded_charges_with_refundable(*, subscription):
 
 
 def paid_for_current_period(subscription, charge) -> bool:
-    """The period's own invoice and any proration invoice (upgrade) end with the period."""
-    return charge.invoice.period_end == subscription.current_period_end
+    """Its invoice covers part of the current period: the period's own invoice and any
+    proration (upgrade), also once support extended the period."""
+    return (
+        charge.invoice.period_start < subscription.current_period_end
+        and charge.invoice.period_end > subscription.current_period_start
+    )
 
 
 def paid_so_far(*, subscription, charges) -> PaidSoFar:

@@ -14,6 +14,7 @@ from billing.gateways import CardDeclined
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.selectors import default_card, plan_price
+from legal.services import terms_acceptance_record
 from subscriptions.forms import CancelForm
 from subscriptions.models import RUNNING_STATUSES, Channel, Plan, Status, Subscription
 from subscriptions.selectors import (
@@ -83,14 +84,19 @@ def _checkout(request, *, plan, title, pay):
     saved_card = default_card(customer=request.user)
     use_saved = bool(saved_card) and request.POST.get("use_saved_card") == "1"
     form = CardForm(request.POST or None) if not use_saved else CardForm()
-    if request.method == "POST" and (use_saved or form.is_valid()):
+    terms_error = (_("Cochez « J'accepte les conditions d'abonnement » pour souscrire.")
+                   if request.method == "POST" and request.POST.get("accept_terms") != "1"
+                   else "")
+    payment_error = ""
+    if request.method == "POST" and not terms_error and (use_saved or form.is_valid()):
         try:
-            pay(None if use_saved else form.card_details())
+            subscription = pay(None if use_saved else form.card_details())
         except CardDeclined as declined:
-            form.add_error(None, decline_message(declined.code))
+            payment_error = decline_message(declined.code)
         except SubscribeError as error:
-            form.add_error(None, str(error))
+            payment_error = str(error)
         else:
+            terms_acceptance_record(customer=request.user, subscription=subscription)
             messages.success(request, _("Bienvenue ! Votre abonnement %(plan)s est actif.")
                              % {"plan": plan.name})
             return redirect("subscriptions:billing")
@@ -100,6 +106,8 @@ def _checkout(request, *, plan, title, pay):
         "price": plan_price(plan=plan, country=request.user.billing_country),
         "form": form,
         "saved_card": saved_card,
+        "terms_error": terms_error,
+        "payment_error": payment_error,
     })
 
 

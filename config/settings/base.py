@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "subscriptions",
     "billing",
     "notifications",
+    "legal",
+    "support",
 ]
 
 MIDDLEWARE = [

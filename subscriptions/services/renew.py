@@ -71,10 +71,10 @@ def subscription_retry_payment(*, subscription_id: int, now) -> Charge | None:
     return charge_send(charge=charge, now=now)
 
 
-def subscription_pay_now(*, subscription, now) -> Charge:
-    """"Payer maintenant": the customer pays the open renewal invoice on their default card.
-    Success reactivates at once with the period unchanged; a refusal is shown, and does not
-    count as one of the scheduled attempts."""
+def subscription_pay_now(*, subscription, now, initiated_by: str = Actor.CUSTOMER) -> Charge:
+    """"Payer maintenant": the customer (or support, ``initiated_by`` staff) pays the open
+    renewal invoice on the default card. Success reactivates at once with the period unchanged;
+    a refusal is shown, and does not count as one of the scheduled attempts."""
     with transaction.atomic():
         subscription = lock_subscription(subscription.pk)
         invoice = _open_renewal_invoice(subscription)
@@ -85,7 +85,7 @@ def subscription_pay_now(*, subscription, now) -> Charge:
                 _("Cet abonnement a été résilié : la facture en attente ne sera pas prélevée.")
             )
         try:
-            charge = charge_prepare(invoice=invoice, now=now, initiated_by=Actor.CUSTOMER)
+            charge = charge_prepare(invoice=invoice, now=now, initiated_by=initiated_by)
         except PaymentError as error:
             raise PaymentNotPossible(
                 _("Un paiement de cette facture est déjà en cours de traitement.")

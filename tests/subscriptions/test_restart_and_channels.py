@@ -16,7 +16,8 @@ from tests.factories import PlanFactory, UserFactory, days, subscribed
 pytestmark = pytest.mark.django_db
 
 GOOD_CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030,
-             "cvc": "123"}
+             "cvc": "123", "accept_terms": "1"}
+SAVED_CARD = {"use_saved_card": "1", "accept_terms": "1"}
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_renouveler_starts_a_new_paid_period_now_with_the_same_licence_key(
     key = expired.licence_key
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(_restart_url(expired), {"use_saved_card": "1"})
+        response = client.post(_restart_url(expired), SAVED_CARD)
     # then
     assert response.status_code == 302
     expired.refresh_from_db()
@@ -70,7 +71,7 @@ def test_renouveler_starts_a_new_paid_period_now_with_the_same_licence_key(
 def test_renouveler_renews_normally_afterwards(client, expired, now,
                                                django_capture_on_commit_callbacks):
     # given
-    client.post(_restart_url(expired), {"use_saved_card": "1"})
+    client.post(_restart_url(expired), SAVED_CARD)
     expired.refresh_from_db()
     # when
     with django_capture_on_commit_callbacks(execute=True):
@@ -98,7 +99,7 @@ def test_a_running_subscription_cannot_be_restarted(client, now):
     subscription = subscribed(at=now - days(3))
     client.force_login(subscription.customer)
     # when
-    response = client.post(_restart_url(subscription), {"use_saved_card": "1"})
+    response = client.post(_restart_url(subscription), SAVED_CARD)
     # then
     assert response.status_code == 302
     assert Charge.objects.count() == 1
@@ -112,7 +113,7 @@ def test_cancelled_and_past_its_end_before_the_expiry_job_ran_can_be_restarted(
     subscription_cancel(subscription=subscription, now=now - days(20))
     client.force_login(subscription.customer)
     # when
-    client.post(_restart_url(subscription), {"use_saved_card": "1"})
+    client.post(_restart_url(subscription), SAVED_CARD)
     # then
     subscription.refresh_from_db()
     assert subscription.status == Status.ACTIVE
@@ -124,7 +125,7 @@ def test_another_customer_cannot_restart_it(client, expired):
     # given
     client.force_login(UserFactory())
     # when
-    response = client.post(_restart_url(expired), {"use_saved_card": "1"})
+    response = client.post(_restart_url(expired), SAVED_CARD)
     # then
     assert response.status_code == 404
 
@@ -154,7 +155,7 @@ def test_a_subscription_bought_elsewhere_says_where_to_manage_it_and_offers_no_a
     with pytest.raises(CancellationError):
         subscription_cancel(subscription=subscription, now=now)
     Subscription.objects.filter(pk=subscription.pk).update(status=Status.ENDED)
-    response = client.post(_restart_url(subscription), {"use_saved_card": "1"})
+    response = client.post(_restart_url(subscription), SAVED_CARD)
     assert response.status_code == 302
     assert Charge.objects.count() == 1
 

@@ -10,9 +10,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
+from billing.gateways import CardDetails
 from billing.gateways.simulated import SimulatedGateway
 from billing.messages import decline_message
 from billing.models import Charge, Invoice, PaymentMethod, SimulatedProviderOperation
+from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.licences import LICENCE_ALPHABET
 from subscriptions.models import Status, Subscription, SubscriptionEvent
@@ -28,7 +30,8 @@ LICENCE_KEY = re.compile(rf"^[{LICENCE_ALPHABET}]{{5}}(-[{LICENCE_ALPHABET}]{{5}
 
 
 def _card(number="4242424242424242", *, month=12, year=2029, cvc="123"):
-    return {"card_number": number, "exp_month": month, "exp_year": year, "cvc": cvc}
+    return {"card_number": number, "exp_month": month, "exp_year": year, "cvc": cvc,
+            "accept_terms": "1"}
 
 
 def _subscribe_url(plan):
@@ -165,7 +168,7 @@ def test_subscribing_with_the_saved_card(client, customer, plan, now):
     ended = subscribed(customer=customer, plan=plan, at=now - days(40))
     Subscription.objects.filter(pk=ended.pk).update(status=Status.ENDED)
     # when
-    response = client.post(_subscribe_url(plan), {"use_saved_card": "1"})
+    response = client.post(_subscribe_url(plan), {"use_saved_card": "1", "accept_terms": "1"})
     # then
     assert response.status_code == 302
     assert Subscription.objects.filter(status=Status.ACTIVE).count() == 1
@@ -191,7 +194,7 @@ def test_a_refused_card_shows_why_and_buys_nothing(client, customer, plan, numbe
     assert response.status_code == 200
     message = decline_message(code)
     assert words in message
-    assert response.context["form"].non_field_errors() == [message]
+    assert response.context["payment_error"] == message
     assert escape(message) in response.content.decode()
     assert not Subscription.objects.exists()
     invoice = Invoice.objects.get()
@@ -373,8 +376,7 @@ def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
     # then
     assert sorted(r.status_code for r in responses) == [200, 302]
     refused = next(r for r in responses if r.status_code == 200)
-    assert "Un paiement est déjà en cours de traitement" in refused.context["form"].errors[
-        "__all__"][0]
+    assert "Un paiement est déjà en cours de traitement" in refused.context["payment_error"]
     assert Subscription.objects.count() == 1
     assert Charge.objects.get().status == Charge.Status.SUCCEEDED
     assert SimulatedProviderOperation.objects.count() == 1
@@ -382,3 +384,17 @@ def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
         ("F2026-000001", Invoice.Status.PAID)]
     assert PaymentMethod.objects.filter(customer=customer, is_default=True).count() == 1
     assert OutboxEmail.objects.filter(kind="welcome").count() == 1
+
+
+
+def test_a_refused_saved_card_says_why(client, customer, plan, now):
+    # given: a saved card that the bank now refuses, and no running subscription
+    payment_method_add(customer=customer, now=now,
+                       card=CardDetails("4000000000009995", 12, 2030, "123"))
+    # when
+    response = client.post(_subscribe_url(plan), {"use_saved_card": "1", "accept_terms": "1"})
+    # then
+    assert response.status_code == 200
+    assert response.context["payment_error"] == decline_message("insufficient_funds")
+    assert escape(decline_message("insufficient_funds")) in response.content.decode()
+    assert not Subscription.objects.exists()

@@ -1,0 +1,101 @@
+"""Writes about a customer's own account (DESIGN §2): account deletion."""
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import Invoice, PaymentMethod
+from billing.services import invoice_void
+from subscriptions.models import (
+    RUNNING_STATUSES,
+    Actor,
+    Channel,
+    EndReason,
+    Status,
+    SubscriptionEvent,
+)
+from subscriptions.services import subscription_cancel
+from subscriptions.services.events import subscription_event_record
+from subscriptions.services.payments import lock_subscription
+
+
+class AccountDeletionError(Exception):
+    """Shown to the customer as is."""
+
+
+def anonymised_email(pk) -> str:
+    return f"supprime-{pk}@invalid.example"
+
+
+def account_delete(*, customer, now=None):
+    """Delete a customer's account at their request.
+
+    Running subscriptions are cancelled (the usual cancellation, refund included) and ended
+    now. What the law requires us to keep (invoices, credit notes, charges, refunds, events,
+    the customer number) stays, attached to an anonymised customer who can no longer log in;
+    saved cards keep their row but lose their provider token. All or nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        customer = get_user_model().objects.select_for_update().get(pk=customer.pk)
+        if not customer.is_active:
+            raise AccountDeletionError(_("Ce compte est déjà supprimé."))
+        running = list(customer.subscriptions.filter(status__in=RUNNING_STATUSES))
+        elsewhere = [s for s in running if s.channel != Channel.DIRECT]
+        if elsewhere:
+            raise AccountDeletionError(
+                _("Votre abonnement souscrit via %(channel)s doit d'abord être résilié auprès "
+                  "de lui ; vous pourrez ensuite supprimer votre compte.")
+                % {"channel": elsewhere[0].get_channel_display()}
+            )
+        if customer.invoices.filter(kind=Invoice.Kind.INITIAL,
+                                    status=Invoice.Status.OPEN).exists():
+            raise AccountDeletionError(
+                _("Un paiement est en cours de traitement : réessayez dans quelques minutes.")
+            )
+        for subscription in running:
+            subscription_cancel(subscription=subscription, actor=Actor.CUSTOMER,
+                                actor_user=customer, now=now)
+            _end_now(subscription_id=subscription.pk, customer=customer, now=now)
+        _anonymise(customer)
+    return customer
+
+
+def _end_now(*, subscription_id, customer, now) -> None:
+    subscription = lock_subscription(subscription_id)
+    if subscription.status == Status.ENDED:
+        return  # the cancellation already ended it (refund window)
+    for invoice in subscription.invoices.filter(status=Invoice.Status.OPEN):
+        invoice_void(invoice=invoice)
+    subscription.status = Status.ENDED
+    subscription.end_reason = EndReason.EXPIRED
+    subscription.ends_at = now
+    subscription.ended_at = now
+    subscription.licence_active = False
+    subscription.next_retry_at = None
+    subscription.pending_plan = None
+    subscription.save()
+    subscription_event_record(
+        subscription=subscription,
+        kind=SubscriptionEvent.Kind.ENDED,
+        actor=Actor.CUSTOMER,
+        actor_user=customer,
+        at=now,
+        data={"reason": EndReason.EXPIRED, "ended_at": now.isoformat(),
+              "account_deleted": True},
+    )
+
+
+def _anonymise(customer) -> None:
+    EmailAddress.objects.filter(user=customer).delete()
+    for card in PaymentMethod.objects.filter(customer=customer):
+        card.provider_token = f"deleted-{card.pk}"
+        card.is_default = False
+        card.save(update_fields=["provider_token", "is_default"])
+    customer.email = anonymised_email(customer.pk)
+    customer.first_name = ""
+    customer.last_name = ""
+    customer.is_active = False
+    customer.set_unusable_password()
+    customer.save()
