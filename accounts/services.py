@@ -7,18 +7,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import Invoice, PaymentMethod
-from billing.services import invoice_void
 from subscriptions.models import (
     RUNNING_STATUSES,
     Actor,
     Channel,
     EndReason,
     Status,
-    SubscriptionEvent,
 )
 from subscriptions.services import subscription_cancel
-from subscriptions.services.events import subscription_event_record
 from subscriptions.services.payments import lock_subscription
+from subscriptions.services.renew import subscription_end
 
 
 class AccountDeletionError(Exception):
@@ -66,25 +64,8 @@ def _end_now(*, subscription_id, customer, now) -> None:
     subscription = lock_subscription(subscription_id)
     if subscription.status == Status.ENDED:
         return  # the cancellation already ended it (refund window)
-    for invoice in subscription.invoices.filter(status=Invoice.Status.OPEN):
-        invoice_void(invoice=invoice)
-    subscription.status = Status.ENDED
-    subscription.end_reason = EndReason.EXPIRED
-    subscription.ends_at = now
-    subscription.ended_at = now
-    subscription.licence_active = False
-    subscription.next_retry_at = None
-    subscription.pending_plan = None
-    subscription.save()
-    subscription_event_record(
-        subscription=subscription,
-        kind=SubscriptionEvent.Kind.ENDED,
-        actor=Actor.CUSTOMER,
-        actor_user=customer,
-        at=now,
-        data={"reason": EndReason.EXPIRED, "ended_at": now.isoformat(),
-              "account_deleted": True},
-    )
+    subscription_end(subscription=subscription, reason=EndReason.EXPIRED, at=now, now=now,
+                     actor=Actor.CUSTOMER, actor_user=customer, data={"account_deleted": True})
 
 
 def _anonymise(customer) -> None:

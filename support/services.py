@@ -9,13 +9,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing.models import Charge, Refund
-from billing.services import RefundNotAllowed, refund_create
+from billing.models import Refund
 from billing.templatetags.money import money
 from notifications.services import email_enqueue
-from subscriptions.models import Actor, Channel, SubscriptionEvent
+from subscriptions.models import Actor, SubscriptionEvent
 from subscriptions.services.events import subscription_event_record
-from subscriptions.services.payments import lock_subscription
+from subscriptions.services.staff import StaffActionError, staff_charge_refund
 from support.models import SupportMessage, SupportRequest
 
 
@@ -130,38 +129,13 @@ def support_refund_approve(
     now = now or timezone.now()
     with transaction.atomic():
         request = _locked_pending_refund(request)
-        subscription = lock_subscription(request.subscription_id)
-        if subscription.channel != Channel.DIRECT:
-            raise SupportError(
-                "Cet abonnement n'a pas été acheté ici : le remboursement se fait auprès de "
-                f"{subscription.get_channel_display()}."
-            )
-        charge = (
-            Charge.objects.select_related("invoice")
-            .filter(pk=charge.pk, invoice__subscription=subscription)
-            .first()
-        )
-        if charge is None:
-            raise SupportError("Ce paiement n'appartient pas à l'abonnement de la demande.")
         try:
-            refund = refund_create(charge=charge, amount_cents=amount_cents,
-                                   reason=Refund.Reason.STAFF, now=now)
-        except RefundNotAllowed as refused:
+            refund = staff_charge_refund(
+                subscription=request.subscription, charge=charge, amount_cents=amount_cents,
+                staff_user=staff_user, now=now, data={"support_request": request.reference},
+            )
+        except StaffActionError as refused:
             raise SupportError(str(refused)) from refused
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.STAFF_REFUND,
-            actor=Actor.STAFF,
-            actor_user=staff_user,
-            at=now,
-            amount_cents=amount_cents,
-            data={
-                "charge": charge.pk,
-                "invoice": charge.invoice.number,
-                "refund": refund.pk,
-                "support_request": request.reference,
-            },
-        )
         request.refund = refund
         _decide(request, SupportRequest.RefundDecision.APPROVED, staff_user=staff_user, now=now)
         if not body.strip():

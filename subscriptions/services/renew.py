@@ -104,7 +104,8 @@ def subscription_expire(*, subscription_id: int, now) -> bool:
             or subscription.ends_at > now
         ):
             return False
-        _end(subscription, reason=EndReason.EXPIRED, at=subscription.ends_at, now=now)
+        subscription_end(subscription=subscription, reason=EndReason.EXPIRED,
+                         at=subscription.ends_at, now=now)
         return True
 
 
@@ -115,7 +116,8 @@ def subscription_end_unpaid(*, subscription_id: int, now) -> bool:
         invoice = _open_renewal_invoice(subscription)
         if subscription.status != Status.SUSPENDED or invoice is None or invoice.period_end > now:
             return False
-        _end(subscription, reason=EndReason.UNPAID, at=invoice.period_end, now=now)
+        subscription_end(subscription=subscription, reason=EndReason.UNPAID,
+                         at=invoice.period_end, now=now)
         return True
 
 
@@ -127,18 +129,29 @@ def _open_renewal_invoice(subscription):
     )
 
 
-def _end(subscription, *, reason, at, now) -> None:
+def subscription_end(
+    *, subscription, reason, at, now, actor=Actor.SYSTEM, actor_user=None, amount_cents=None,
+    data=None,
+) -> None:
+    """End a subscription (locked by the caller) as of ``at``: open invoices voided, licence
+    off, nothing more renewed, retried or scheduled."""
     for invoice in subscription.invoices.filter(status=Invoice.Status.OPEN):
         invoice_void(invoice=invoice)
     subscription.status = Status.ENDED
     subscription.end_reason = reason
     subscription.ended_at = at
+    subscription.ends_at = at
+    subscription.auto_renew = False
     subscription.licence_active = False
     subscription.next_retry_at = None
+    subscription.pending_plan = None
     subscription.save()
     subscription_event_record(
         subscription=subscription,
         kind=SubscriptionEvent.Kind.ENDED,
+        actor=actor,
+        actor_user=actor_user,
         at=now,
-        data={"reason": reason, "ended_at": at.isoformat()},
+        amount_cents=amount_cents,
+        data={"reason": reason, "ended_at": at.isoformat(), **(data or {})},
     )

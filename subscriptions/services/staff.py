@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Charge, Invoice, Refund
-from billing.services import RefundNotAllowed, invoice_void, refund_create
+from billing.models import Charge, Refund
+from billing.services import RefundNotAllowed, refund_create
 from notifications.models import OutboxEmail
 from notifications.services import email_resend
 from subscriptions.licences import new_licence_key
@@ -21,7 +21,11 @@ from subscriptions.selectors import (
 )
 from subscriptions.services.events import subscription_event_record
 from subscriptions.services.payments import lock_subscription
-from subscriptions.services.renew import PaymentNotPossible, subscription_pay_now
+from subscriptions.services.renew import (
+    PaymentNotPossible,
+    subscription_end,
+    subscription_pay_now,
+)
 
 EXTEND_MAX_DAYS = 365
 
@@ -55,7 +59,7 @@ def current_period_charges(*, subscription) -> list[Charge]:
 
 
 def staff_charge_refund(
-    *, subscription, charge, amount_cents: int, staff_user, now=None
+    *, subscription, charge, amount_cents: int, staff_user, now=None, data=None
 ) -> Refund:
     """A full or partial refund of one of the subscription's charges, within what remains
     refundable on it."""
@@ -79,7 +83,8 @@ def staff_charge_refund(
             actor_user=staff_user,
             at=now,
             amount_cents=amount_cents,
-            data={"charge": charge.pk, "invoice": charge.invoice.number, "refund": refund.pk},
+            data={"charge": charge.pk, "invoice": charge.invoice.number, "refund": refund.pk,
+                  **(data or {})},
         )
     return refund
 
@@ -103,26 +108,9 @@ def staff_subscription_end_now(*, subscription, refund: bool, staff_user, now=No
                     refund_create(charge=charge, amount_cents=charge.refundable_cents,
                                   reason=Refund.Reason.STAFF, now=now)
                     refunded += charge.refundable_cents
-        for invoice in subscription.invoices.filter(status=Invoice.Status.OPEN):
-            invoice_void(invoice=invoice)
-        subscription.status = Status.ENDED
-        subscription.end_reason = EndReason.TERMINATED_BY_SUPPORT
-        subscription.ended_at = now
-        subscription.ends_at = now
-        subscription.auto_renew = False
-        subscription.licence_active = False
-        subscription.next_retry_at = None
-        subscription.save()
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.ENDED,
-            actor=Actor.STAFF,
-            actor_user=staff_user,
-            at=now,
-            amount_cents=refunded,
-            data={"reason": EndReason.TERMINATED_BY_SUPPORT, "ended_at": now.isoformat(),
-                  "refund": refund},
-        )
+        subscription_end(subscription=subscription, reason=EndReason.TERMINATED_BY_SUPPORT,
+                         at=now, now=now, actor=Actor.STAFF, actor_user=staff_user,
+                         amount_cents=refunded, data={"refund": refund})
     return refunded
 
 

@@ -521,7 +521,7 @@ def test_a_suspended_subscription_never_paid_ends_unpaid_when_the_unpaid_period_
     ])
     unpaid.becomes("void", at=NEXT_RENEWAL)
     spec.state(who, since=NEXT_RENEWAL, status="ended", end_reason="unpaid",
-               ended_at=NEXT_RENEWAL)
+               ended_at=NEXT_RENEWAL, ends_at=NEXT_RENEWAL, auto_renew=False)
     clock.run(spec, [RENEWAL - timedelta(minutes=1), *daily(RENEWAL.date(), date(2027, 3, 27))])
     with clock.at(clicked_at):
         refused = subscription_pay_now(subscription=subscription, now=clicked_at)
