@@ -134,7 +134,8 @@ def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Ch
 
     The row and its idempotency key exist before the provider is ever called, so a crash
     leaves a pending charge to reconcile, never money without a record. Raises PaymentError
-    while another charge of the invoice is pending or unknown, CardDeclined("no_card")."""
+    while another charge of the invoice is pending or unknown. Without a saved card the
+    attempt is still recorded, and refused ("no_card") when sent, so dunning goes on."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.OPEN:
@@ -142,8 +143,6 @@ def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Ch
         if invoice.charges.filter(status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN]):
             raise PaymentError("a charge of this invoice is still in progress")
         card = invoice.customer.payment_methods.filter(is_default=True).first()
-        if card is None:
-            raise CardDeclined("no_card")
         attempt = invoice.charges.count() + 1
         return Charge.objects.create(
             invoice=invoice,
@@ -171,6 +170,8 @@ def charge_attempt(*, charge: Charge, now) -> Charge | None:
     )
     if charge.status != Charge.Status.PENDING:
         return None
+    if charge.payment_method is None:
+        return _charge_record(charge, now=now, failure_code="no_card")
     gateway = get_gateway()
     request = ChargeRequest(
         token=charge.payment_method.provider_token,

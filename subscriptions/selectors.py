@@ -57,8 +57,12 @@ def paid_for_current_period(subscription, charge) -> bool:
 
 
 def paid_so_far(*, subscription, charges) -> PaidSoFar:
-    renewals = [c for c in charges if c.invoice.kind == Invoice.Kind.RENEWAL]
     this_period = [c for c in charges if paid_for_current_period(subscription, c)]
+    # The renewal refund window is about the renewal that pays for the current period, as
+    # long as it is all that was paid for it (not after an upgrade or a switch to annual).
+    renewals = [c for c in this_period if c.invoice.kind == Invoice.Kind.RENEWAL]
+    if len(renewals) != len(this_period):
+        renewals = []
     # The remaining months are refunded at the current plan's price (after an upgrade, the
     # higher one), capped at what this period's charges still hold.
     period_price = plan_price(plan=subscription.plan, country=subscription.customer.billing_country)

@@ -130,6 +130,11 @@ class SimulatedGateway(PaymentGateway):
             )
             if charged is None:
                 raise PaymentError("unknown charge")
+            # The same refund sent twice at once: the second one, once it holds the lock,
+            # must find the first and replay it rather than count it against the charge.
+            replay = self._replay(request.idempotency_key, request.amount_cents)
+            if replay is not None:
+                return self._answer(replay)
             refunded = sum(
                 SimulatedProviderOperation.objects.filter(
                     charge_reference=charged.reference, kind="refund", status=SUCCESS

@@ -93,8 +93,12 @@ def charge_outcome_apply(*, charge: Charge, subscription, now) -> None:
         proration_charge_settled(invoice=invoice, charge=charge, subscription=subscription,
                                  now=now)
         return
-    if charge.status == Charge.Status.SUCCEEDED and invoice.status != Invoice.Status.PAID:
-        # Money that came in late (reconciled) for an invoice nobody collects any more.
+    collectable = invoice.status == Invoice.Status.PAID and renewal_collectable(
+        subscription, invoice
+    )
+    if charge.status == Charge.Status.SUCCEEDED and not collectable:
+        # Money that came in late (reconciled) for an invoice nobody collects any more: voided,
+        # or its subscription ended or was cancelled for that period meanwhile.
         refund_create(charge=charge, amount_cents=charge.amount_cents,
                       reason=Refund.Reason.UNCOLLECTED, now=now)
     elif charge.status == Charge.Status.SUCCEEDED:

@@ -84,6 +84,11 @@ def subscription_pay_now(*, subscription, now, initiated_by: str = Actor.CUSTOME
             raise PaymentNotPossible(
                 _("Cet abonnement a été résilié : la facture en attente ne sera pas prélevée.")
             )
+        if invoice.period_end <= now:
+            raise PaymentNotPossible(
+                _("La période impayée est terminée : cet abonnement va prendre fin. Vous "
+                  "pourrez souscrire à nouveau.")
+            )
         try:
             charge = charge_prepare(invoice=invoice, now=now, initiated_by=initiated_by)
         except PaymentError as error:

@@ -34,6 +34,11 @@ class SubscribeError(Exception):
     """Shown to the customer as is."""
 
 
+class PaymentUnconfirmed(SubscribeError):
+    """The provider did not answer: the charge may have gone through and is reconciled
+    later, on the card it was made with."""
+
+
 def subscription_subscribe(*, customer, plan, card: CardDetails | None = None, now=None):
     """Charge the first period and, once paid, open the subscription.
 
@@ -70,6 +75,8 @@ def _pay_first_period(*, customer, plan, card, now, subscription=None) -> Subscr
         return _pay_first_period_with_default_card(
             customer=customer, plan=plan, subscription=subscription, now=now
         )
+    except PaymentUnconfirmed:
+        raise
     except SubscribeError:
         if new_card is not None:
             payment_method_withdraw(payment_method=new_card)
@@ -106,7 +113,7 @@ def _pay_first_period_with_default_card(*, customer, plan, subscription, now) ->
     if charge.status == Charge.Status.FAILED:
         raise SubscribeError(decline_message(charge.failure_code))
     if charge.status != Charge.Status.SUCCEEDED:
-        raise SubscribeError(
+        raise PaymentUnconfirmed(
             _("Nous n'avons pas pu confirmer votre paiement. Ne le renouvelez pas : nous "
               "vérifions auprès de notre prestataire et vous écrirons dès que possible.")
         )

@@ -8,7 +8,12 @@ from billing.models import Charge, Invoice
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.models import Status
-from subscriptions.services.renew import subscription_renew, subscription_retry_payment
+from subscriptions.services.renew import (
+    PaymentNotPossible,
+    subscription_pay_now,
+    subscription_renew,
+    subscription_retry_payment,
+)
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +135,15 @@ def test_nothing_to_pay_on_an_active_subscription(client, now):
     # then
     assert "Aucune facture n&#x27;est à payer" in response.content.decode()
     assert Charge.objects.count() == 1
+
+
+
+def test_paying_after_the_unpaid_period_is_over_is_refused(past_due):
+    # given
+    invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
+    _card(past_due.customer, GOOD, invoice.period_end)
+    # when
+    with pytest.raises(PaymentNotPossible, match="La période impayée est terminée"):
+        subscription_pay_now(subscription=past_due, now=invoice.period_end)
+    # then
+    assert not Charge.objects.filter(invoice=invoice, initiated_by="customer").exists()

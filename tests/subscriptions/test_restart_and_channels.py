@@ -7,9 +7,12 @@ from django.urls import reverse
 from billing.models import Charge, Invoice, Refund
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
-from subscriptions.models import Channel, EndReason, Status, Subscription
+from subscriptions.models import Channel, EndReason, Plan, Status, Subscription
 from subscriptions.services import CancellationError, subscription_cancel
-from subscriptions.services.change_plan import subscription_schedule_downgrade
+from subscriptions.services.change_plan import (
+    subscription_schedule_downgrade,
+    subscription_switch_to_annual,
+)
 from subscriptions.services.renew import subscription_expire
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -203,3 +206,26 @@ def test_the_next_charge_shows_the_price_of_a_scheduled_downgrade(client, now):
     next_charge = page.split('class="next-charge">')[1].split("</dd>")[0]
     assert "9,90" in next_charge
     assert "15,00" not in next_charge
+
+
+def test_the_renewal_refund_window_does_not_apply_after_a_switch_to_annual(
+    now, django_capture_on_commit_callbacks
+):
+    # given: a monthly renewal, then a switch to annual the next day
+    plan = PlanFactory(code="mensuel", tier=1, price_cents=825, renewal_refund_window_days=60)
+    PlanFactory(code="annuel", tier=1, interval="year", price_cents=8250)
+    subscription = subscribed(plan=plan, at=now - days(31))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs(now=subscription.current_period_end)
+    subscription.refresh_from_db()
+    switched_at = subscription.current_period_start + days(1)
+    subscription_switch_to_annual(subscription=subscription,
+                                  plan=Plan.objects.get(code="annuel"), now=switched_at)
+    subscription.refresh_from_db()
+    # when
+    subscription, terms = subscription_cancel(subscription=subscription,
+                                              now=switched_at + days(4))
+    # then: the annual rule applies (access until the end of the month slice), not an
+    # immediate end refunding only the old monthly renewal
+    assert terms.rule == "annual"
+    assert subscription.status == Status.ACTIVE
