@@ -14,9 +14,9 @@ from subscriptions.models import (
     EndReason,
     Status,
 )
-from subscriptions.services import subscription_cancel
-from subscriptions.services.payments import lock_subscription
-from subscriptions.services.renew import subscription_end
+from subscriptions.selectors import lock_subscription
+from subscriptions.services import lifecycle, subscription_cancel
+from subscriptions.services.lifecycle import Who
 
 
 class AccountDeletionError(Exception):
@@ -64,8 +64,8 @@ def _end_now(*, subscription_id, customer, now) -> None:
     subscription = lock_subscription(subscription_id)
     if subscription.status == Status.ENDED:
         return  # the cancellation already ended it (refund window)
-    subscription_end(subscription=subscription, reason=EndReason.EXPIRED, at=now, now=now,
-                     actor=Actor.CUSTOMER, actor_user=customer, data={"account_deleted": True})
+    lifecycle.end(subscription, reason=EndReason.EXPIRED, at=now, now=now,
+                  who=Who(Actor.CUSTOMER, customer), data={"account_deleted": True})
 
 
 def _anonymise(customer) -> None:

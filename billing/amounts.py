@@ -42,6 +42,16 @@ def annual_remaining_months_refund(
     return max(0, min(amount, refundable_cents))
 
 
+def price_paid_for_period_cents(*, parts: list[tuple[int, int]], period_seconds: int) -> int:
+    """What the customer was invoiced for a whole period, from the invoices paying for its
+    end: each (total_cents, seconds it covers) scaled to the period. An upgrade's proration
+    covering the rest of the period adds the price difference; a plain period's invoice is
+    its own total (DESIGN §8: what was paid decides, never today's price)."""
+    if period_seconds <= 0 or any(seconds <= 0 for _total, seconds in parts):
+        raise ValueError("empty period")
+    return round_half_up(sum((Fraction(total * period_seconds, seconds)
+                              for total, seconds in parts), Fraction(0)))
+
 
 def _check_time(remaining_seconds: int, period_seconds: int) -> None:
     if period_seconds <= 0 or not 0 <= remaining_seconds <= period_seconds:

@@ -48,7 +48,11 @@ class DocumentSequence(models.Model):
 
 
 class Invoice(models.Model):
+    """A renewal invoice is issued (numbered) at its period start; a first payment's or a plan
+    change's invoice stays an unnumbered draft until its charge succeeds (DESIGN §14)."""
+
     class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
         OPEN = "open", _("À payer")
         PAID = "paid", _("Payée")
         VOID = "void", _("Annulée")
@@ -58,7 +62,7 @@ class Invoice(models.Model):
         RENEWAL = "renewal", _("Renouvellement")
         PRORATION = "proration", _("Prorata")
 
-    number = models.CharField(max_length=16, unique=True)
+    number = models.CharField(max_length=16, unique=True, null=True, blank=True)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices"
     )
@@ -71,7 +75,7 @@ class Invoice(models.Model):
     )
     plan = models.ForeignKey("subscriptions.Plan", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=5, choices=Status.choices, default=Status.DRAFT)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     currency = models.CharField(max_length=3)
@@ -80,11 +84,19 @@ class Invoice(models.Model):
     net_cents = models.IntegerField()
     vat_cents = models.IntegerField()
     total_cents = models.IntegerField()
-    issued_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    issued_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # Collection (DESIGN §6, billing/dunning.py): declines counted, when dunning began, when
+    # the next scheduled retry is due and what the last failure was.
+    declined_attempts = models.PositiveSmallIntegerField(default=0)
+    dunning_started_at = models.DateTimeField(null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    last_failure_kind = models.CharField(max_length=24, blank=True)
 
     class Meta:
-        ordering = ["-issued_at", "-id"]
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["next_retry_at"], name="invoice_retry_scan")]
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription", "period_start"],
@@ -95,7 +107,7 @@ class Invoice(models.Model):
         verbose_name = _("facture")
 
     def __str__(self):
-        return self.number
+        return self.number or _("brouillon n° %(pk)s") % {"pk": self.pk}
 
 
 class InvoiceLine(models.Model):
@@ -138,16 +150,24 @@ class Charge(models.Model):
     idempotency_key = models.CharField(max_length=80, unique=True)
     provider_reference = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
+    failure_kind = models.CharField(max_length=24, blank=True)  # billing.dunning.FailureKind
     failure_message = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
     settled_at = models.DateTimeField(null=True, blank=True)
+    # Sent again under the same key (provider error, no record, unknown outcome) at this time.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    provider_errors = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "attempt"], name="one_charge_per_attempt")
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="charge_reconcile_scan")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="charge_reconcile_scan"),
+            models.Index(fields=["status", "next_attempt_at"], name="charge_resend_scan"),
+        ]
         verbose_name = _("paiement")
 
     def __str__(self):
@@ -185,11 +205,14 @@ class Refund(models.Model):
 
 
 class CreditNote(models.Model):
-    """The accounting record of a refund paid (French "avoir")."""
+    """The accounting record of a refund paid (French "avoir"), or of an issued invoice that
+    will not be collected (``refund`` empty): an issued invoice is never voided silently."""
 
     number = models.CharField(max_length=16, unique=True)
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
-    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, related_name="credit_note")
+    refund = models.OneToOneField(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_note"
+    )
     net_cents = models.IntegerField()
     vat_cents = models.IntegerField()
     total_cents = models.IntegerField()

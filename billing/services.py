@@ -1,16 +1,20 @@
 """Writes of the billing app: cards, invoices, charges, refunds (DESIGN §2, §8)."""
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from billing.amounts import tax_from_net, tax_from_total
+from billing.dunning import FailureKind, provider_retry_delay
 from billing.gateways import (
     CardDeclined,
     CardDetails,
+    CardToken,
     ChargeRequest,
     PaymentError,
     ProviderError,
@@ -33,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 INVOICE_PREFIX = "F"
 CREDIT_NOTE_PREFIX = "A"
+NOT_ATTEMPTED = "not_attempted"
+PROVIDER_ERROR = "provider_error"
 
 
 class RefundNotAllowed(Exception):
@@ -43,8 +49,17 @@ def payment_method_add(*, customer, card: CardDetails, now=None) -> PaymentMetho
     """Tokenize the card with the provider and make it the customer's default card.
 
     Raises CardDeclined when the provider rejects the number."""
+    return payment_method_save(customer=customer, token=card_tokenize(card), now=now)
+
+
+def card_tokenize(card: CardDetails) -> CardToken:
+    """The provider's token for a card (raises CardDeclined for a number it rejects). Call it
+    outside any lock: it is a request to the provider."""
+    return get_gateway().tokenize_card(card)
+
+
+def payment_method_save(*, customer, token: CardToken, now=None) -> PaymentMethod:
     now = now or timezone.now()
-    token = get_gateway().tokenize_card(card)
     with transaction.atomic():
         # Serialize a customer's card changes: two at once would both insert a default card.
         get_user_model().objects.select_for_update().get(pk=customer.pk)
@@ -63,17 +78,19 @@ def payment_method_add(*, customer, card: CardDetails, now=None) -> PaymentMetho
 
 def payment_method_withdraw(*, payment_method: PaymentMethod) -> None:
     """A new card whose first charge was refused is not kept as the default: the previous
-    card, if any, becomes the default again."""
+    card, if any, becomes the default again (unless another card became the default since)."""
     with transaction.atomic():
         get_user_model().objects.select_for_update().get(pk=payment_method.customer_id)
-        PaymentMethod.objects.filter(pk=payment_method.pk).update(is_default=False)
+        updated = PaymentMethod.objects.filter(pk=payment_method.pk, is_default=True).update(
+            is_default=False
+        )
         previous = (
             PaymentMethod.objects.filter(customer_id=payment_method.customer_id)
             .exclude(pk=payment_method.pk)
             .order_by("-created_at", "-id")
             .first()
         )
-        if previous is not None:
+        if updated and previous is not None:
             PaymentMethod.objects.filter(pk=previous.pk).update(is_default=True)
 
 
@@ -93,14 +110,16 @@ def invoice_create(
     total_cents=None, now
 ) -> Invoice:
     """One line: the plan's price, or ``total_cents`` (tax-inclusive, a proration) split into
-    net and VAT at the customer's rate."""
+    net and VAT at the customer's rate.
+
+    A renewal invoice is issued (numbered) at once; the others stay drafts until paid, so a
+    refused first payment leaves no numbered invoice (DESIGN §14)."""
     vat_rate = vat_rate_for_country(customer.billing_country)
     if total_cents is None:
         amount = tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate)
     else:
         amount = tax_from_total(total_cents=total_cents, vat_rate=vat_rate)
     invoice = Invoice.objects.create(
-        number=next_document_number(prefix=INVOICE_PREFIX, now=now),
         customer=customer,
         subscription=subscription,
         plan=plan,
@@ -113,7 +132,7 @@ def invoice_create(
         net_cents=amount.net_cents,
         vat_cents=amount.vat_cents,
         total_cents=amount.total_cents,
-        issued_at=now,
+        created_at=now,
     )
     InvoiceLine.objects.create(
         invoice=invoice,
@@ -122,15 +141,45 @@ def invoice_create(
         vat_cents=amount.vat_cents,
         total_cents=amount.total_cents,
     )
+    if kind == Invoice.Kind.RENEWAL:
+        _invoice_issue(invoice, status=Invoice.Status.OPEN, now=now)
     return invoice
 
 
-NOT_ATTEMPTED = "not_attempted"
-NO_RECORD_AT_PROVIDER = "no_record"
+def _invoice_issue(invoice: Invoice, *, status, now) -> None:
+    """Give the invoice the next number of the series (once) and the status."""
+    if invoice.number is None:
+        invoice.number = next_document_number(prefix=INVOICE_PREFIX, now=now)
+        invoice.issued_at = now
+    invoice.status = status
+    invoice.save(update_fields=["number", "issued_at", "status"])
+
+
+UNCOLLECTED = (Invoice.Status.DRAFT, Invoice.Status.OPEN)
+
+
+def invoice_void(*, invoice: Invoice, now) -> None:
+    """Nobody will collect this invoice any more. A draft is simply dropped (it has no number);
+    an issued invoice is cancelled by a credit note for its whole amount, never silently."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status not in UNCOLLECTED:
+        return
+    invoice.status = Invoice.Status.VOID
+    invoice.next_retry_at = None
+    invoice.save(update_fields=["status", "next_retry_at"])
+    if invoice.number is not None:
+        CreditNote.objects.create(
+            number=next_document_number(prefix=CREDIT_NOTE_PREFIX, now=now),
+            invoice=invoice,
+            net_cents=invoice.net_cents,
+            vat_cents=invoice.vat_cents,
+            total_cents=invoice.total_cents,
+            issued_at=now,
+        )
 
 
 def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Charge:
-    """Commit a pending charge of an open invoice on the customer's default card.
+    """Commit a pending charge of an uncollected invoice on the customer's default card.
 
     The row and its idempotency key exist before the provider is ever called, so a crash
     leaves a pending charge to reconcile, never money without a record. Raises PaymentError
@@ -138,7 +187,7 @@ def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Ch
     attempt is still recorded, and refused ("no_card") when sent, so dunning goes on."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        if invoice.status != Invoice.Status.OPEN:
+        if invoice.status not in UNCOLLECTED:
             raise PaymentError("invoice is not open")
         if invoice.charges.filter(status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN]):
             raise PaymentError("a charge of this invoice is still in progress")
@@ -157,65 +206,88 @@ def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Ch
         )
 
 
-def charge_attempt(*, charge: Charge, now) -> Charge | None:
-    """Send a prepared charge to the provider and record the answer: succeeded (the invoice
-    is paid), failed, or unknown (the provider did not answer and a lookup could not tell).
-
-    Runs inside the caller's transaction, which holds whatever must not change meanwhile; the
-    charge row is locked, so a charge is sent once. Returns None if it was not pending."""
-    charge = (
+def _locked_charge(charge: Charge) -> Charge:
+    return (
         Charge.objects.select_for_update(of=("self",))
         .select_related("payment_method", "invoice")
         .get(pk=charge.pk)
     )
+
+
+def charge_attempt(*, charge: Charge, now) -> Charge | None:
+    """Send a prepared charge to the provider and record the answer (DESIGN §6): succeeded
+    (the invoice is paid and issued), declined, a provider error (nothing charged: the system
+    sends it again later; a customer or staff member waiting is told instead), or unknown.
+
+    Runs inside the caller's transaction, which holds whatever must not change meanwhile; the
+    charge row is locked, so a charge is sent once. Returns None if it was not pending."""
+    charge = _locked_charge(charge)
     if charge.status != Charge.Status.PENDING:
         return None
+    return _send(charge, now=now)
+
+
+def _send(charge: Charge, *, now) -> Charge:
     if charge.payment_method is None:
-        return _charge_record(charge, now=now, failure_code="no_card")
+        return _charge_failed(charge, now=now, code="no_card", kind=FailureKind.DECLINE)
     gateway = get_gateway()
     request = ChargeRequest(
         token=charge.payment_method.provider_token,
         amount_cents=charge.amount_cents,
         currency=charge.currency,
         idempotency_key=charge.idempotency_key,
-        description=charge.invoice.number,
+        description=charge.invoice.number or f"invoice-{charge.invoice_id}",
     )
     try:
         result = gateway.charge(request)
     except CardDeclined as declined:
-        return _charge_record(charge, now=now, failure_code=declined.code)
-    except ProviderError:
-        return _charge_record(charge, now=now, failure_code="provider_error")
+        return _charge_failed(charge, now=now, code=declined.code, kind=FailureKind.DECLINE)
+    except ProviderError as error:
+        if charge.initiated_by != "system":
+            return _charge_failed(charge, now=now, code=PROVIDER_ERROR,
+                                  kind=FailureKind.NOT_SENT)
+        return _charge_send_later(charge, now=now, error=error)
     except UnknownOutcome:
         result = _lookup_quietly(gateway, charge.idempotency_key)
         if result is None:
             charge.status = Charge.Status.UNKNOWN
-            charge.save(update_fields=["status"])
+            charge.next_attempt_at = now + timedelta(
+                minutes=settings.UNKNOWN_CHARGE_MIN_AGE_MINUTES
+            )
+            charge.save(update_fields=["status", "next_attempt_at"])
             return charge
     return _charge_record_result(charge, result, now=now)
 
 
-def charge_reconcile(*, charge: Charge, now) -> Charge | None:
-    """Ask the provider, by idempotency key, what became of a charge whose outcome is unknown
-    (or that was left pending by a crash). A key the provider never saw moved no money.
+def charge_resume(*, charge: Charge, now, send: bool) -> Charge | None:
+    """A charge that may or may not have reached the provider (unknown outcome, a provider
+    error's backoff over, a process that died around the call): ask the provider by
+    idempotency key first, never blindly. What it recorded settles the charge; a key it never
+    saw moved no money, so the charge is sent again under the same key (``send``) or, when
+    nobody collects the invoice any more, abandoned. A look-up that fails is tried later.
 
-    Runs inside the caller's transaction; raises PaymentError when the provider cannot answer
-    yet. Returns None if the charge was already settled."""
-    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    Runs inside the caller's transaction. Returns None if the charge was already settled."""
+    charge = _locked_charge(charge)
     if charge.status not in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
         return None
-    result = get_gateway().lookup(charge.idempotency_key)
-    if result is None:
-        return _charge_record(charge, now=now, failure_code=NO_RECORD_AT_PROVIDER)
-    return _charge_record_result(charge, result, now=now)
+    try:
+        result = get_gateway().lookup(charge.idempotency_key)
+    except PaymentError as error:
+        return _charge_send_later(charge, now=now, error=error)
+    if result is not None:
+        return _charge_record_result(charge, result, now=now)
+    if not send:
+        return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
+    charge.status = Charge.Status.PENDING
+    return _send(charge, now=now)
 
 
 def charge_abandon(*, charge: Charge, now) -> Charge | None:
     """A prepared charge that must not be sent any more (the subscription was cancelled)."""
-    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    charge = _locked_charge(charge)
     if charge.status != Charge.Status.PENDING:
         return None
-    return _charge_record(charge, now=now, failure_code=NOT_ATTEMPTED)
+    return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
 
 
 def _lookup_quietly(gateway, idempotency_key):
@@ -228,31 +300,46 @@ def _lookup_quietly(gateway, idempotency_key):
 
 def _charge_record_result(charge, result, *, now) -> Charge:
     if result.succeeded:
-        return _charge_record(charge, now=now, reference=result.reference)
-    return _charge_record(charge, now=now, failure_code=result.failure_code or "card_declined")
+        return _charge_succeeded(charge, now=now, reference=result.reference)
+    return _charge_failed(charge, now=now, code=result.failure_code or "card_declined",
+                          kind=FailureKind.DECLINE)
 
 
-def _charge_record(charge, *, now, reference="", failure_code="") -> Charge:
-    charge.settled_at = now
-    if failure_code:
-        charge.status = Charge.Status.FAILED
-        charge.failure_code = failure_code
-        charge.save(update_fields=["status", "failure_code", "settled_at"])
-        return charge
-    charge.status = Charge.Status.SUCCEEDED
-    charge.provider_reference = reference
-    charge.save(update_fields=["status", "provider_reference", "settled_at"])
-    # A void invoice stays void: the caller refunds money that arrived for it.
-    Invoice.objects.filter(pk=charge.invoice_id, status=Invoice.Status.OPEN).update(
-        status=Invoice.Status.PAID, paid_at=now
-    )
+def _charge_send_later(charge, *, now, error) -> Charge:
+    charge.provider_errors += 1
+    charge.next_attempt_at = now + provider_retry_delay(charge.provider_errors)
+    charge.last_error = str(error)[:200]
+    charge.save(update_fields=["status", "provider_errors", "next_attempt_at", "last_error"])
+    logger.warning("charge %s: provider unavailable (%s); sent again at %s", charge.pk, error,
+                   charge.next_attempt_at)
     return charge
 
 
-def invoice_void(*, invoice: Invoice) -> None:
-    Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.OPEN).update(
-        status=Invoice.Status.VOID
-    )
+def _charge_failed(charge, *, now, code, kind) -> Charge:
+    charge.status = Charge.Status.FAILED
+    charge.failure_code = code
+    charge.failure_kind = kind
+    charge.settled_at = now
+    charge.next_attempt_at = None
+    charge.save(update_fields=["status", "failure_code", "failure_kind", "settled_at",
+                               "next_attempt_at"])
+    return charge
+
+
+def _charge_succeeded(charge, *, now, reference) -> Charge:
+    charge.status = Charge.Status.SUCCEEDED
+    charge.provider_reference = reference
+    charge.settled_at = now
+    charge.next_attempt_at = None
+    charge.save(update_fields=["status", "provider_reference", "settled_at", "next_attempt_at"])
+    invoice = Invoice.objects.select_for_update().get(pk=charge.invoice_id)
+    # A void invoice stays void: the caller refunds money that arrived for it.
+    if invoice.status in UNCOLLECTED:
+        invoice.paid_at = now
+        invoice.next_retry_at = None
+        invoice.save(update_fields=["paid_at", "next_retry_at"])
+        _invoice_issue(invoice, status=Invoice.Status.PAID, now=now)
+    return charge
 
 
 def charge_refundable_cents(charge: Charge) -> int:

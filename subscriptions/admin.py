@@ -40,6 +40,14 @@ from subscriptions.models import (
     Status,
     Subscription,
 )
+from subscriptions.rules import (
+    cancel_refusal,
+    direct_refusal,
+    end_now_refusal,
+    extend_refusal,
+    pay_now_refusal,
+    reactivate_refusal,
+)
 from subscriptions.selectors import (
     business_tz,
     cancellation_quote,
@@ -308,24 +316,21 @@ class ConfirmForm(forms.Form):
 class StaffAction:
     name: str
     title: str
-    available: object  # subscription -> bool: whether its button is shown
+    refusal: object  # the predicate of subscriptions.rules: its button shows when it is None
 
 
 STAFF_ACTIONS = [
-    StaffAction("refund", gettext_lazy("Rembourser un paiement"), lambda s: True),
-    StaffAction("cancel", gettext_lazy("Résilier à la fin de la période"),
-                lambda s: s.auto_renew and s.status != Status.ENDED),
+    StaffAction("refund", gettext_lazy("Rembourser un paiement"), direct_refusal),
+    StaffAction("cancel", gettext_lazy("Résilier à la fin de la période"), cancel_refusal),
     StaffAction("reactivate", gettext_lazy("Réactiver le renouvellement automatique"),
-                lambda s: not s.auto_renew and s.status != Status.ENDED),
-    StaffAction("extend", gettext_lazy("Prolonger la période"),
-                lambda s: s.status == Status.ACTIVE),
+                reactivate_refusal),
+    StaffAction("extend", gettext_lazy("Prolonger la période"), extend_refusal),
     StaffAction("retry-payment", gettext_lazy("Relancer le paiement maintenant"),
-                lambda s: s.status in (Status.PAST_DUE, Status.SUSPENDED)),
-    StaffAction("end-now", gettext_lazy("Terminer maintenant"),
-                lambda s: s.status != Status.ENDED),
-    StaffAction("resend-email", gettext_lazy("Renvoyer un e-mail"), lambda s: True),
+                pay_now_refusal),
+    StaffAction("end-now", gettext_lazy("Terminer maintenant"), end_now_refusal),
+    StaffAction("resend-email", gettext_lazy("Renvoyer un e-mail"), direct_refusal),
     StaffAction("regenerate-licence", gettext_lazy("Régénérer la clé de licence"),
-                lambda s: True),
+                direct_refusal),
 ]
 STAFF_ACTIONS_BY_NAME = {action.name: action for action in STAFF_ACTIONS}
 
@@ -380,7 +385,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 staff_actions=[
                     (action.title, self._action_url(obj, action.name))
                     for action in STAFF_ACTIONS
-                    if can_act and obj.channel == Channel.DIRECT and action.available(obj)
+                    if can_act and action.refusal(obj, now=timezone.now()) is None
                 ],
                 show_save=False,
                 show_save_and_continue=False,

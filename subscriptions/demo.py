@@ -121,10 +121,10 @@ def load_demo(*, now=None, stdout=None) -> None:
         renewal = subscription.current_period_end
         payment_method_add(customer=customer, now=renewal,
                            card=CardDetails(DECLINING_CARD, 12, now.year + 3, "123"))
-        subscription_renew(subscription_id=subscription.pk, now=renewal)
+        invoice = subscription_renew(subscription_id=subscription.pk, now=renewal).invoice
         for day in settings.DUNNING_RETRY_DAYS:
             if day <= dunning_days:
-                subscription_retry_payment(subscription_id=subscription.pk,
+                subscription_retry_payment(invoice_id=invoice.pk,
                                            now=add_days(renewal, day, tz=business_tz()))
     if not User.objects.filter(email=STAFF[0]).exists():
         # The admin signs in through allauth (rate limits), which wants a verified address.

@@ -5,19 +5,18 @@ batch, see tasks.py); ``manage.py billing_tick`` runs them all synchronously."""
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 
-from billing.models import Charge, Invoice, Refund
+from billing.dunning import charges_to_resume, retries_due
+from billing.models import Invoice, Refund
 from billing.services import refund_execute
 from notifications.models import OutboxEmail
 from notifications.services import email_deliver
 from subscriptions.models import Status, Subscription
 from subscriptions.selectors import renewals_due
-from subscriptions.services.payments import charge_reconcile_apply
+from subscriptions.services.payments import charge_resume_apply
 from subscriptions.services.reminders import (
     annual_renewal_notice_send,
     annual_renewal_notices_due,
@@ -43,17 +42,6 @@ class Job:
     name: str
     due: Callable[[Any], Any]  # now → queryset of the due rows
     run: Callable[[int, Any], Any]  # (pk, now) → handle one row
-
-
-def _unknown_charges(now):
-    stale = now - timedelta(minutes=settings.STALE_PENDING_CHARGE_MINUTES)
-    return Charge.objects.filter(
-        Q(status=Charge.Status.UNKNOWN) | Q(status=Charge.Status.PENDING, created_at__lte=stale)
-    )
-
-
-def _retries(now):
-    return Subscription.objects.filter(status=Status.PAST_DUE, next_retry_at__lte=now)
 
 
 def _unpaid(now):
@@ -82,11 +70,12 @@ def _pending_emails(now):
 JOBS = {
     job.name: job
     for job in [
-        # Unknown outcomes first: nothing may charge an invoice again before they are known.
-        Job("reconcile_charges", _unknown_charges,
-            lambda pk, now: charge_reconcile_apply(charge_id=pk, now=now)),
-        Job("retry_payments", _retries,
-            lambda pk, now: subscription_retry_payment(subscription_id=pk, now=now)),
+        # Unknown outcomes and provider errors first: nothing may charge an invoice again
+        # before they are known.
+        Job("reconcile_charges", lambda now: charges_to_resume(now=now),
+            lambda pk, now: charge_resume_apply(charge_id=pk, now=now)),
+        Job("retry_payments", lambda now: retries_due(now=now),
+            lambda pk, now: subscription_retry_payment(invoice_id=pk, now=now)),
         Job("renew", lambda now: renewals_due(now=now),
             lambda pk, now: subscription_renew(subscription_id=pk, now=now)),
         Job("end_unpaid", _unpaid,

@@ -88,16 +88,12 @@ class Subscription(models.Model):
     )
     licence_key = models.CharField(max_length=29, unique=True)
     licence_active = models.BooleanField(default=True)
-    # Dunning (DESIGN §6): when the renewal charge first failed, and when to try again.
-    dunning_started_at = models.DateTimeField(null=True, blank=True)
-    next_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
         verbose_name = _("abonnement")
         indexes = [
             models.Index(fields=["status", "current_period_end"], name="sub_renewal_scan"),
-            models.Index(fields=["next_retry_at"], name="sub_retry_scan"),
             models.Index(fields=["ends_at"], name="sub_expiry_scan"),
         ]
 

@@ -6,14 +6,25 @@ from django.conf import settings
 from django.db.models import F, Prefetch, Q, Sum
 from django.db.models.functions import Coalesce
 
+from billing.amounts import price_paid_for_period_cents
 from billing.models import Charge, Invoice, Refund
-from billing.selectors import plan_price
 from subscriptions.models import Channel, Plan, Status, Subscription
+from subscriptions.periods import whole_seconds
 from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
 
 
 def business_tz() -> ZoneInfo:
     return ZoneInfo(settings.BUSINESS_TIME_ZONE)
+
+
+def lock_subscription(pk) -> Subscription:
+    """Lock the subscription row, then read it with its plans and customer.
+
+    Locked alone: PostgreSQL re-checks a row it waited for against the joined rows it read
+    before waiting, so locking through a join on a plan that a plan change replaced meanwhile
+    would not find the row. Read after the lock, it is the committed state."""
+    Subscription.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).get()
+    return Subscription.objects.select_related("plan", "customer", "pending_plan").get(pk=pk)
 
 
 # Renews here at the end of its period: bought here (other channels are billed by the store or
@@ -63,15 +74,27 @@ def paid_so_far(*, subscription, charges) -> PaidSoFar:
     renewals = [c for c in this_period if c.invoice.kind == Invoice.Kind.RENEWAL]
     if len(renewals) != len(this_period):
         renewals = []
-    # The remaining months are refunded at the current plan's price (after an upgrade, the
-    # higher one), capped at what this period's charges still hold.
-    period_price = plan_price(plan=subscription.plan, country=subscription.customer.billing_country)
     return PaidSoFar(
         subscription_refundable_cents=sum(c.refundable_cents for c in charges),
         last_renewal_charged_at=renewals[-1].settled_at if renewals else None,
         last_renewal_refundable_cents=renewals[-1].refundable_cents if renewals else 0,
-        period_total_cents=period_price.total_cents,
+        period_total_cents=_price_paid_for_period(subscription, this_period),
         period_refundable_cents=sum(c.refundable_cents for c in this_period),
+    )
+
+
+def _price_paid_for_period(subscription, charges) -> int:
+    """The remaining months are refunded at the price invoiced for this period (after an
+    upgrade, the higher one), never at the plan's or the country's price of today."""
+    end = subscription.current_period_end
+    parts = [
+        (c.invoice.total_cents, whole_seconds(c.invoice.period_start, c.invoice.period_end))
+        for c in charges if c.invoice.period_end >= end > c.invoice.period_start
+    ]
+    if not parts:
+        return 0
+    return price_paid_for_period_cents(
+        parts=parts, period_seconds=whole_seconds(subscription.current_period_start, end)
     )
 
 
@@ -117,7 +140,8 @@ def sellable_plans():
 
 def customer_subscriptions(*, customer):
     """Everything "Abonnement et facturation" shows, in a fixed number of queries."""
-    invoices = Invoice.objects.exclude(status=Invoice.Status.VOID).prefetch_related(
+    invoices = Invoice.objects.filter(status__in=[Invoice.Status.OPEN, Invoice.Status.PAID]
+                                      ).prefetch_related(
         "credit_notes"
     ).order_by("-issued_at", "-id")
     return (

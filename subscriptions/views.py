@@ -12,17 +12,14 @@ from accounts.models import country_choices
 from billing.forms import CardForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
-from billing.models import Charge, Invoice
+from billing.models import Charge
 from billing.selectors import default_card, plan_price
 from legal.services import terms_acceptance_record
 from subscriptions.forms import CancelForm
-from subscriptions.models import RUNNING_STATUSES, Channel, Plan, Status, Subscription
-from subscriptions.selectors import (
-    cancellation_quote,
-    cancellation_refunded,
-    customer_subscriptions,
-    sellable_plans,
-)
+from subscriptions.models import RUNNING_STATUSES, Plan, Subscription
+from subscriptions.pages import billing_page
+from subscriptions.rules import cancel_refusal, refusal_message, restart_refusal
+from subscriptions.selectors import cancellation_quote, customer_subscriptions, sellable_plans
 from subscriptions.services import (
     CancellationError,
     SubscribeError,
@@ -68,8 +65,9 @@ def subscribe(request, code):
 def restart(request, pk):
     """"Renouveler" an ended subscription: same page and flow as subscribing."""
     subscription = _own_subscription(request, pk)
-    if not _restartable(subscription, timezone.now()):
-        messages.info(request, _("Cet abonnement est toujours en cours."))
+    refusal = restart_refusal(subscription, now=timezone.now())
+    if refusal is not None:
+        messages.info(request, refusal_message(refusal, subscription))
         return redirect("subscriptions:billing")
     return _checkout(
         request,
@@ -111,54 +109,16 @@ def _checkout(request, *, plan, title, pay):
     })
 
 
-def _restartable(subscription, now):
-    return subscription.channel == Channel.DIRECT and subscription.plan.is_active and (
-        subscription.status == Status.ENDED
-        or (not subscription.auto_renew and subscription.ends_at is not None
-            and subscription.ends_at <= now)
-    )
-
-
 @login_required
 def billing(request):
-    now = timezone.now()
-    subscriptions = list(customer_subscriptions(customer=request.user))
+    subscriptions = billing_page(customer=request.user, now=timezone.now())
     for subscription in subscriptions:
-        subscription.price = plan_price(plan=subscription.plan,
-                                        country=request.user.billing_country)
-        subscription.next_price = plan_price(
-            plan=subscription.pending_plan or subscription.plan,
-            country=request.user.billing_country,
-        )
-        if _cancellable(subscription):
-            subscription.quote = cancellation_quote(subscription=subscription, now=now)
+        if subscription.quote:
             subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")
-        subscription.can_reactivate = _reactivable(subscription, now)
-        subscription.open_invoice = _payable_invoice(subscription)
-        subscription.can_restart = _restartable(subscription, now)
     return render(request, "subscriptions/billing.html", {
         "subscriptions": subscriptions,
         "card": default_card(customer=request.user),
     })
-
-
-def _cancellable(subscription):
-    return (subscription.channel == Channel.DIRECT and subscription.auto_renew
-            and subscription.status != Status.ENDED)
-
-
-def _reactivable(subscription, now):
-    return (subscription.channel == Channel.DIRECT and not subscription.auto_renew
-            and subscription.status != Status.ENDED
-            and subscription.ends_at is not None and now < subscription.ends_at
-            and not cancellation_refunded(subscription=subscription))
-
-
-def _payable_invoice(subscription):
-    if subscription.status not in (Status.PAST_DUE, Status.SUSPENDED):
-        return None
-    return next((invoice for invoice in subscription.invoices.all()
-                 if invoice.status == Invoice.Status.OPEN), None)
 
 
 def _own_subscription(request, pk):
@@ -171,9 +131,9 @@ def cancel(request, pk):
     """The dialog's form posts here; without JavaScript the button leads here (GET) to the
     same recap on a page of its own."""
     subscription = _own_subscription(request, pk)
-    if not _cancellable(subscription):
-        messages.info(request, _("Le renouvellement automatique de cet abonnement est déjà "
-                                 "désactivé."))
+    refusal = cancel_refusal(subscription, now=timezone.now())
+    if refusal is not None:
+        messages.info(request, refusal_message(refusal, subscription))
         return redirect("subscriptions:billing")
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -236,7 +196,9 @@ def pay_now(request, pk):
 @login_required
 def cancel_shortcut(request):
     """The footer's "Résilier mon abonnement": straight to the cancellation recap."""
-    cancellable = [s for s in customer_subscriptions(customer=request.user) if _cancellable(s)]
+    now = timezone.now()
+    cancellable = [s for s in customer_subscriptions(customer=request.user)
+                   if cancel_refusal(s, now=now) is None]
     if len(cancellable) == 1:
         return HttpResponseRedirect(reverse("subscriptions:cancel", args=[cancellable[0].pk]))
     if not cancellable:

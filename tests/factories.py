@@ -58,3 +58,16 @@ def subscribed(*, customer=None, plan=None, at, card=SUCCESS_CARD):
 
 def days(n):
     return timedelta(days=n)
+
+
+def open_renewal(subscription):
+    """The subscription's open renewal invoice (its collection state: DESIGN §6), or None."""
+    from billing.models import Invoice
+
+    return subscription.invoices.filter(kind=Invoice.Kind.RENEWAL,
+                                        status=Invoice.Status.OPEN).first()
+
+
+def next_retry_at(subscription):
+    invoice = open_renewal(subscription)
+    return invoice.next_retry_at if invoice else None

@@ -175,6 +175,13 @@ DEFAULT_VAT_COUNTRY = "FR"
 DUNNING_RETRY_DAYS = [1, 3, 7]
 # A charge left pending this long (a crashed worker) is reconciled with the provider.
 STALE_PENDING_CHARGE_MINUTES = 10
+# An unknown outcome (timeout) is asked about this long after it, not before: a provider's
+# look-up may lag behind the charge.
+UNKNOWN_CHARGE_MIN_AGE_MINUTES = 15
+# A provider error (nothing charged) is sent again after these delays, the last repeating.
+PROVIDER_RETRY_MINUTES = [1, 5, 15, 60, 180, 360]
+# Charges still unsettled this long after they were prepared are shown to staff.
+CHARGE_OUTAGE_HORIZON_HOURS = env.int("CHARGE_OUTAGE_HORIZON_HOURS", default=6)
 # Reminder emails (DESIGN §10), in days before the date concerned.
 PRE_CHARGE_NOTICE_DAYS = {"month": 3, "year": 7}
 ANNUAL_RENEWAL_NOTICE_DAYS = 45

@@ -1,36 +1,24 @@
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from billing.models import Refund
 from billing.services import refund_create
 from notifications.services import email_enqueue
-from subscriptions.models import Actor, Channel, EndReason, Status, Subscription, SubscriptionEvent
+from subscriptions.models import Actor, EndReason, Subscription, SubscriptionEvent
 from subscriptions.policy import CancellationTerms, RefundScope
+from subscriptions.rules import Refusal, cancel_refusal, reactivate_refusal, require
 from subscriptions.selectors import (
     cancellation_quote,
-    cancellation_refunded,
+    lock_subscription,
     paid_for_current_period,
     succeeded_charges_with_refundable,
 )
-from subscriptions.services.events import subscription_event_record
-from subscriptions.services.payments import lock_subscription
+from subscriptions.services import lifecycle
+from subscriptions.services.lifecycle import Who
 
 
 class CancellationError(Exception):
     """Shown to the customer as is."""
-
-
-def _locked(subscription) -> Subscription:
-    return lock_subscription(subscription.pk)
-
-
-def _require_direct(subscription) -> None:
-    if subscription.channel != Channel.DIRECT:
-        raise CancellationError(
-            _("Cet abonnement a été souscrit via %(channel)s : il se gère auprès de lui.")
-            % {"channel": subscription.get_channel_display()}
-        )
 
 
 def subscription_cancel(
@@ -42,46 +30,30 @@ def subscription_cancel(
     actor_user=None,
     now=None,
 ) -> tuple[Subscription, CancellationTerms | None]:
-    """Turn auto-renewal off (DESIGN §8), refunding what the policy promises.
+    """Turn auto-renewal off (DESIGN §8), refunding what the policy promises; inside a refund
+    window the subscription ends at once.
 
     Idempotent: cancelling what is already cancelled returns ``(subscription, None)`` and
     refunds or emails nothing, so a double click or a second tab is harmless."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = _locked(subscription)
-        _require_direct(subscription)
-        if not subscription.auto_renew or subscription.status == Status.ENDED:
+        subscription = lock_subscription(subscription.pk)
+        refusal = cancel_refusal(subscription, now=now)
+        if refusal in (Refusal.ALREADY_CANCELLED, Refusal.ENDED):
             return subscription, None
+        require(refusal, subscription, CancellationError)
         charges = succeeded_charges_with_refundable(subscription=subscription)
         terms = cancellation_quote(subscription=subscription, now=now, charges=charges)
-        subscription.auto_renew = False
-        subscription.cancel_requested_at = now
-        subscription.cancel_reason = reason
-        subscription.cancel_reason_detail = reason_detail
-        subscription.ends_at = terms.access_ends_at
-        if terms.immediate:
-            subscription.status = Status.ENDED
-            subscription.end_reason = EndReason.REFUNDED
-            subscription.ended_at = now
-            subscription.licence_active = False
-        subscription.save()
+        who = Who(actor, actor_user)
+        cancellations = subscription.events.filter(kind=SubscriptionEvent.Kind.CANCELLED).count()
+        lifecycle.schedule_end(subscription, ends_at=terms.access_ends_at, reason=reason,
+                               reason_detail=reason_detail, rule=terms.rule,
+                               refund_cents=terms.refund_cents, who=who, now=now)
         _refund(charges=_charges_in_scope(subscription, charges, terms.refund_scope),
                 amount_cents=terms.refund_cents, now=now)
-        cancellations = subscription.events.filter(kind=SubscriptionEvent.Kind.CANCELLED).count()
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.CANCELLED,
-            actor=actor,
-            actor_user=actor_user,
-            at=now,
-            amount_cents=terms.refund_cents,
-            data={
-                "rule": terms.rule,
-                "ends_at": terms.access_ends_at.isoformat(),
-                "reason": reason,
-                "reason_detail": reason_detail,
-            },
-        )
+        if terms.immediate:
+            lifecycle.end(subscription, reason=EndReason.REFUNDED, at=now, now=now, who=who,
+                          amount_cents=terms.refund_cents, data={"rule": terms.rule})
         email_enqueue(
             kind="cancellation_confirmation",
             occasion=f"subscription-{subscription.pk}-cancellation-{cancellations + 1}",
@@ -120,33 +92,10 @@ def subscription_auto_renew_reactivate(
     """Undo a cancellation until ``ends_at``, unless a refund was paid for it."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = _locked(subscription)
-        _require_direct(subscription)
-        if subscription.auto_renew:
+        subscription = lock_subscription(subscription.pk)
+        refusal = reactivate_refusal(subscription, now=now)
+        if refusal == Refusal.NOT_CANCELLED:
             return subscription
-        if subscription.status == Status.ENDED or (
-            subscription.ends_at is not None and now >= subscription.ends_at
-        ):
-            raise CancellationError(
-                _("Cet abonnement est terminé : vous pouvez souscrire à nouveau.")
-            )
-        if cancellation_refunded(subscription=subscription):
-            raise CancellationError(
-                _("Un remboursement a été effectué pour cette résiliation : le renouvellement "
-                  "automatique ne peut plus être réactivé. Vous pourrez souscrire à nouveau à "
-                  "la fin de la période.")
-            )
-        subscription.auto_renew = True
-        subscription.cancel_requested_at = None
-        subscription.cancel_reason = ""
-        subscription.cancel_reason_detail = ""
-        subscription.ends_at = None
-        subscription.save()
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.AUTO_RENEW_REACTIVATED,
-            actor=actor,
-            actor_user=actor_user,
-            at=now,
-        )
+        require(refusal, subscription, CancellationError)
+        lifecycle.resume_renewal(subscription, who=Who(actor, actor_user), now=now)
     return subscription

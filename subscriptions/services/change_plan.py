@@ -22,29 +22,23 @@ from billing.amounts import (
 )
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
-from billing.models import Charge, Invoice, Refund
+from billing.models import Charge, Invoice
 from billing.selectors import plan_price
-from billing.services import (
-    NOT_ATTEMPTED,
-    charge_prepare,
-    invoice_create,
-    invoice_void,
-    refund_create,
-)
-from notifications.services import email_enqueue
-from subscriptions.models import (
-    Actor,
-    Channel,
-    Interval,
-    Plan,
-    Status,
-    Subscription,
-    SubscriptionEvent,
-)
+from billing.services import NOT_ATTEMPTED, PROVIDER_ERROR, charge_prepare, invoice_create
+from subscriptions.models import Actor, Interval, Plan, Subscription
 from subscriptions.periods import add_months, period_by_index, whole_seconds
-from subscriptions.selectors import business_tz, sellable_plans
-from subscriptions.services.events import subscription_event_record
-from subscriptions.services.payments import charge_send, lock_subscription
+from subscriptions.rules import (
+    Refusal,
+    plan_change_refusal,
+    refusal_message,
+    require,
+    withdraw_plan_change_refusal,
+)
+from subscriptions.selectors import business_tz, lock_subscription, sellable_plans
+from subscriptions.services import lifecycle
+from subscriptions.services.lifecycle import Who
+from subscriptions.services.payments import charge_send
+from subscriptions.services.settlement import plan_changed_email
 
 
 class PlanChangeError(Exception):
@@ -129,43 +123,8 @@ def plan_change_quote(*, subscription, plan, now) -> PlanChangeQuote:
 
 def plan_change_blocker(subscription, *, now) -> str:
     """Why this subscription cannot change plan at all now; "" when it can."""
-    if subscription.channel != Channel.DIRECT:
-        return _channel_reason(subscription)
-    if subscription.status == Status.ENDED:
-        return _("Cet abonnement est terminé : vous pouvez souscrire à nouveau.")
-    if subscription.status != Status.ACTIVE:
-        return _("Réglez d'abord la facture en attente : vous pourrez ensuite changer de "
-                 "formule.")
-    if not subscription.auto_renew:
-        return _("Le renouvellement automatique de cet abonnement est désactivé : réactivez-le "
-                 "pour changer de formule.")
-    instant = now.astimezone(UTC)  # compared as instants, not wall clocks
-    if (
-        not subscription.current_period_start <= instant < subscription.current_period_end
-        or _renewal_started(subscription)
-    ):
-        # The period is over (or being renewed) and its renewal has not been paid yet:
-        # nothing may prorate it or change what the renewal invoices.
-        return _("Votre abonnement est en cours de renouvellement : réessayez dans quelques "
-                 "minutes.")
-    if subscription.invoices.filter(kind=Invoice.Kind.PRORATION,
-                                    status=Invoice.Status.OPEN).exists():
-        return _("Un changement de formule est en cours de paiement. Merci de patienter "
-                 "quelques minutes avant de réessayer.")
-    return ""
-
-
-def _renewal_started(subscription) -> bool:
-    """Has the renewal job invoiced the next period (its charge may still be on its way)?"""
-    return subscription.invoices.filter(
-        kind=Invoice.Kind.RENEWAL, period_start__gte=subscription.current_period_end
-    ).exists()
-
-
-def _channel_reason(subscription) -> str:
-    return _("Cet abonnement a été souscrit via %(channel)s : il se gère auprès de lui.") % {
-        "channel": subscription.get_channel_display()
-    }
+    refusal = plan_change_refusal(subscription, now=now)
+    return refusal_message(refusal, subscription) if refusal else ""
 
 
 def _kind(subscription, plan, *, now) -> tuple[str, str]:
@@ -280,9 +239,15 @@ def _change_now(*, subscription, plan, kind, now, expected_amount_cents, actor_u
         if expected_amount_cents is not None and expected_amount_cents != quote.amount.total_cents:
             raise AmountChanged(quote)
         if quote.amount.total_cents == 0:
-            _plan_change_apply(subscription, plan=plan, period_start=quote.period_start,
-                               period_end=quote.period_end, invoice=None, amount_cents=0,
-                               actor=Actor.CUSTOMER, actor_user=actor_user, now=now)
+            old_plan = subscription.plan
+            subscription, event = lifecycle.change_plan(
+                subscription, plan=plan, period_start=quote.period_start,
+                period_end=quote.period_end, invoice=None, amount_cents=0,
+                who=Who(Actor.CUSTOMER, actor_user), now=now,
+            )
+            plan_changed_email(subscription=subscription, old_plan=old_plan, invoice=None,
+                               amount_cents=0, switching=plan.interval != old_plan.interval,
+                               event=event, now=now)
             return PlanChangeResult(subscription, PlanChangeResult.CHANGED)
         invoice = invoice_create(
             customer=subscription.customer,
@@ -305,6 +270,10 @@ def _change_now(*, subscription, plan, kind, now, expected_amount_cents, actor_u
     if charge.status == Charge.Status.SUCCEEDED:
         return PlanChangeResult(subscription, PlanChangeResult.CHANGED, charge.amount_cents,
                                 invoice)
+    if charge.status == Charge.Status.FAILED and charge.failure_code == PROVIDER_ERROR:
+        raise PlanChangeError(_("Notre prestataire de paiement est momentanément indisponible : "
+                                "rien n'a été prélevé. Merci de réessayer dans quelques "
+                                "minutes."))
     if charge.status == Charge.Status.FAILED and charge.failure_code == NOT_ATTEMPTED:
         raise PlanChangeError(_("Votre abonnement vient d'être renouvelé : le changement n'a "
                                 "pas été facturé. Merci de le choisir à nouveau."))
@@ -318,86 +287,6 @@ def _invoice_line(quote) -> str:
     if quote.kind == ChangeKind.SWITCH_TO_ANNUAL:
         return _("Passage à %(new)s, crédit non utilisé de %(old)s déduit") % names
     return _("Prorata %(old)s → %(new)s") % names
-
-
-def proration_collectable(subscription, invoice) -> bool:
-    """May a plan change's invoice still be charged (and applied)? Only while the period it
-    prorates is the current one and its renewal has not begun: the renewal invoices the plan
-    it found, and paying it sets that plan."""
-    return (
-        subscription.status == Status.ACTIVE
-        and subscription.auto_renew
-        and subscription.plan_id != invoice.plan_id
-        and subscription.current_period_start <= invoice.period_start
-        < subscription.current_period_end
-        and not _renewal_started(subscription)
-    )
-
-
-def proration_charge_settled(*, invoice, charge, subscription, now) -> None:
-    """The answer for a plan change's charge, at once or reconciled later (the subscription is
-    locked): paid applies the change, refused voids the invoice and nothing changes. Money
-    that arrives for a change that can no longer apply goes back."""
-    if charge.status == Charge.Status.FAILED:
-        invoice_void(invoice=invoice)
-        return
-    if charge.status != Charge.Status.SUCCEEDED:
-        return
-    if invoice.status != Invoice.Status.PAID or not proration_collectable(subscription, invoice):
-        refund_create(charge=charge, amount_cents=charge.amount_cents,
-                      reason=Refund.Reason.UNCOLLECTED, now=now)
-        return
-    _plan_change_apply(
-        subscription, plan=invoice.plan, period_start=invoice.period_start,
-        period_end=invoice.period_end, invoice=invoice, amount_cents=charge.amount_cents,
-        actor=charge.initiated_by,
-        actor_user=subscription.customer if charge.initiated_by == Actor.CUSTOMER else None,
-        now=now,
-    )
-
-
-def _plan_change_apply(subscription, *, plan, period_start, period_end, invoice, amount_cents,
-                       actor, actor_user, now) -> None:
-    old_plan, replaced = subscription.plan, subscription.pending_plan
-    switching = plan.interval != old_plan.interval
-    subscription.plan = plan
-    subscription.pending_plan = None  # an immediate change replaces a scheduled one
-    if switching:
-        subscription.billing_anchor = period_start
-        subscription.current_period_start = period_start
-        subscription.current_period_end = period_end
-    subscription.save()
-    event = subscription_event_record(
-        subscription=subscription,
-        kind=SubscriptionEvent.Kind.PLAN_CHANGED,
-        actor=actor,
-        actor_user=actor_user,
-        at=now,
-        amount_cents=amount_cents,
-        data={
-            "from": old_plan.code,
-            "to": plan.code,
-            "invoice": invoice.number if invoice else "",
-            "new_billing_anchor": period_start.isoformat() if switching else "",
-            "replaced_scheduled": replaced.code if replaced else "",
-        },
-    )
-    email_enqueue(
-        kind="plan_changed",
-        occasion=f"subscription-{subscription.pk}-plan-change-{event.pk}",
-        customer=subscription.customer,
-        subscription=subscription,
-        context={
-            "old_plan": old_plan,
-            "plan": plan,
-            "invoice": invoice,
-            "amount_cents": amount_cents,
-            "price": plan_price(plan=plan, country=subscription.customer.billing_country),
-            "switching": switching,
-            "next_charge_at": subscription.current_period_end,
-        },
-        now=now,
-    )
 
 
 # Changes at the end of the period
@@ -417,19 +306,8 @@ def subscription_schedule_downgrade(*, subscription, plan, now=None, actor_user=
         if quote.kind != ChangeKind.DOWNGRADE:
             raise PlanChangeError(_("Ce changement de formule ne peut pas se faire ainsi : "
                                     "choisissez-le depuis la page « Changer de formule »."))
-        replaced = subscription.pending_plan
-        subscription.pending_plan = plan
-        subscription.save(update_fields=["pending_plan"])
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.PLAN_CHANGE_SCHEDULED,
-            actor=Actor.CUSTOMER,
-            actor_user=actor_user,
-            at=now,
-            data={"from": subscription.plan.code, "to": plan.code,
-                  "effective_at": quote.effective_at.isoformat(),
-                  "replaced_scheduled": replaced.code if replaced else ""},
-        )
+        lifecycle.schedule_plan(subscription, plan=plan, effective_at=quote.effective_at,
+                                who=Who(Actor.CUSTOMER, actor_user), now=now)
     return PlanChangeResult(subscription, PlanChangeResult.SCHEDULED)
 
 
@@ -439,26 +317,13 @@ def subscription_withdraw_plan_change(*, subscription, now=None, actor_user=None
     now = now or timezone.now()
     with transaction.atomic():
         subscription = lock_subscription(subscription.pk)
-        if subscription.channel != Channel.DIRECT:
-            raise PlanChangeError(_channel_reason(subscription))
+        refusal = withdraw_plan_change_refusal(subscription, now=now)
+        if refusal == Refusal.OTHER_CHANNEL:
+            require(refusal, subscription, PlanChangeError)
         if subscription.pending_plan_id is None:
             return PlanChangeResult(subscription, PlanChangeResult.ALREADY_DONE)
-        if (
-            subscription.status != Status.ACTIVE
-            or now.astimezone(UTC) >= subscription.current_period_end
-            or _renewal_started(subscription)
-        ):
+        if refusal is not None:
             raise PlanChangeError(_("Le renouvellement avec la nouvelle formule a déjà "
                                     "commencé : ce changement ne peut plus être annulé."))
-        withdrawn = subscription.pending_plan
-        subscription.pending_plan = None
-        subscription.save(update_fields=["pending_plan"])
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.PLAN_CHANGE_WITHDRAWN,
-            actor=Actor.CUSTOMER,
-            actor_user=actor_user,
-            at=now,
-            data={"plan": subscription.plan.code, "withdrawn": withdrawn.code},
-        )
+        lifecycle.withdraw_plan(subscription, who=Who(Actor.CUSTOMER, actor_user), now=now)
     return PlanChangeResult(subscription, PlanChangeResult.WITHDRAWN)

@@ -6,12 +6,18 @@ from django.utils.translation import gettext as _
 
 from billing.gateways import PaymentError
 from billing.models import Charge, Invoice
-from billing.services import charge_prepare, invoice_create, invoice_void
-from subscriptions.models import Actor, EndReason, Status, SubscriptionEvent
+from billing.services import charge_prepare, invoice_create
+from subscriptions.models import Actor, EndReason, Status
 from subscriptions.periods import period_at
-from subscriptions.selectors import business_tz, renewal_due
-from subscriptions.services.events import subscription_event_record
-from subscriptions.services.payments import charge_send, lock_subscription, renewal_collectable
+from subscriptions.rules import (
+    open_renewal_invoice,
+    pay_now_refusal,
+    renewal_collectable,
+    require,
+)
+from subscriptions.selectors import business_tz, lock_subscription, renewal_due
+from subscriptions.services import lifecycle
+from subscriptions.services.payments import charge_send
 
 
 class PaymentNotPossible(Exception):
@@ -25,12 +31,13 @@ def subscription_renew(*, subscription_id: int, now) -> Charge | None:
         if not renewal_due(subscription, now=now):
             return None
         plan = subscription.pending_plan or subscription.plan
-        period = period_at(anchor=subscription.billing_anchor, interval=plan.interval,
+        # An interval switch (annual → monthly) starts the new interval at the switch.
+        anchor = (subscription.billing_anchor if plan.interval == subscription.plan.interval
+                  else subscription.current_period_end)
+        period = period_at(anchor=anchor, interval=plan.interval,
                            instant=subscription.current_period_end, tz=business_tz())
-        invoice = subscription.invoices.filter(
-            kind=Invoice.Kind.RENEWAL, period_start=period.start
-        ).first()
-        if invoice is not None:
+        if subscription.invoices.filter(kind=Invoice.Kind.RENEWAL,
+                                        period_start=period.start).exists():
             return None
         invoice = invoice_create(
             customer=subscription.customer,
@@ -42,32 +49,30 @@ def subscription_renew(*, subscription_id: int, now) -> Charge | None:
             description=_("Renouvellement %(plan)s") % {"plan": plan},
             now=now,
         )
-        try:
-            charge = charge_prepare(invoice=invoice, now=now)
-        except PaymentError:
-            return None
+        charge = charge_prepare(invoice=invoice, now=now)
     return charge_send(charge=charge, now=now)
 
 
-def subscription_retry_payment(*, subscription_id: int, now) -> Charge | None:
-    """A scheduled retry of the open renewal invoice (attempts 2–4)."""
+def subscription_retry_payment(*, invoice_id: int, now) -> Charge | None:
+    """A scheduled retry of an open renewal invoice (attempts 2–4)."""
     with transaction.atomic():
-        subscription = lock_subscription(subscription_id)
+        invoice = Invoice.objects.get(pk=invoice_id)
+        subscription = lock_subscription(invoice.subscription_id)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         if (
             subscription.status != Status.PAST_DUE
-            or subscription.next_retry_at is None
-            or subscription.next_retry_at > now
+            or invoice.status != Invoice.Status.OPEN
+            or invoice.next_retry_at is None
+            or invoice.next_retry_at > now
+            or not renewal_collectable(subscription, invoice)
         ):
-            return None
-        invoice = _open_renewal_invoice(subscription)
-        if invoice is None or not renewal_collectable(subscription, invoice):
             return None
         try:
             charge = charge_prepare(invoice=invoice, now=now)
         except PaymentError:
-            return None
-        subscription.next_retry_at = None
-        subscription.save(update_fields=["next_retry_at"])
+            return None  # a charge of it is still in progress: the retry waits for it
+        invoice.next_retry_at = None
+        invoice.save(update_fields=["next_retry_at"])
     return charge_send(charge=charge, now=now)
 
 
@@ -77,18 +82,9 @@ def subscription_pay_now(*, subscription, now, initiated_by: str = Actor.CUSTOME
     a refusal is shown, and does not count as one of the scheduled attempts."""
     with transaction.atomic():
         subscription = lock_subscription(subscription.pk)
-        invoice = _open_renewal_invoice(subscription)
-        if subscription.status not in (Status.PAST_DUE, Status.SUSPENDED) or invoice is None:
-            raise PaymentNotPossible(_("Aucune facture n'est à payer pour cet abonnement."))
-        if not renewal_collectable(subscription, invoice):
-            raise PaymentNotPossible(
-                _("Cet abonnement a été résilié : la facture en attente ne sera pas prélevée.")
-            )
-        if invoice.period_end <= now:
-            raise PaymentNotPossible(
-                _("La période impayée est terminée : cet abonnement va prendre fin. Vous "
-                  "pourrez souscrire à nouveau.")
-            )
+        invoice = open_renewal_invoice(subscription)
+        require(pay_now_refusal(subscription, now=now, invoice=invoice), subscription,
+                PaymentNotPossible)
         try:
             charge = charge_prepare(invoice=invoice, now=now, initiated_by=initiated_by)
         except PaymentError as error:
@@ -109,8 +105,7 @@ def subscription_expire(*, subscription_id: int, now) -> bool:
             or subscription.ends_at > now
         ):
             return False
-        subscription_end(subscription=subscription, reason=EndReason.EXPIRED,
-                         at=subscription.ends_at, now=now)
+        lifecycle.end(subscription, reason=EndReason.EXPIRED, at=subscription.ends_at, now=now)
         return True
 
 
@@ -118,45 +113,8 @@ def subscription_end_unpaid(*, subscription_id: int, now) -> bool:
     """Suspended and the unpaid period is over: the subscription ends (``unpaid``)."""
     with transaction.atomic():
         subscription = lock_subscription(subscription_id)
-        invoice = _open_renewal_invoice(subscription)
+        invoice = open_renewal_invoice(subscription)
         if subscription.status != Status.SUSPENDED or invoice is None or invoice.period_end > now:
             return False
-        subscription_end(subscription=subscription, reason=EndReason.UNPAID,
-                         at=invoice.period_end, now=now)
+        lifecycle.end(subscription, reason=EndReason.UNPAID, at=invoice.period_end, now=now)
         return True
-
-
-def _open_renewal_invoice(subscription):
-    return (
-        subscription.invoices.filter(kind=Invoice.Kind.RENEWAL, status=Invoice.Status.OPEN)
-        .order_by("-period_start")
-        .first()
-    )
-
-
-def subscription_end(
-    *, subscription, reason, at, now, actor=Actor.SYSTEM, actor_user=None, amount_cents=None,
-    data=None,
-) -> None:
-    """End a subscription (locked by the caller) as of ``at``: open invoices voided, licence
-    off, nothing more renewed, retried or scheduled."""
-    for invoice in subscription.invoices.filter(status=Invoice.Status.OPEN):
-        invoice_void(invoice=invoice)
-    subscription.status = Status.ENDED
-    subscription.end_reason = reason
-    subscription.ended_at = at
-    subscription.ends_at = at
-    subscription.auto_renew = False
-    subscription.licence_active = False
-    subscription.next_retry_at = None
-    subscription.pending_plan = None
-    subscription.save()
-    subscription_event_record(
-        subscription=subscription,
-        kind=SubscriptionEvent.Kind.ENDED,
-        actor=actor,
-        actor_user=actor_user,
-        at=now,
-        amount_cents=amount_cents,
-        data={"reason": reason, "ended_at": at.isoformat(), **(data or {})},
-    )

@@ -11,21 +11,24 @@ from billing.models import Charge, Refund
 from billing.services import RefundNotAllowed, refund_create
 from notifications.models import OutboxEmail
 from notifications.services import email_resend
-from subscriptions.licences import new_licence_key
-from subscriptions.models import Actor, Channel, EndReason, Status, Subscription, SubscriptionEvent
+from subscriptions.models import Actor, EndReason, Subscription, SubscriptionEvent
 from subscriptions.periods import add_days
+from subscriptions.rules import (
+    direct_refusal,
+    end_now_refusal,
+    extend_refusal,
+    require,
+)
 from subscriptions.selectors import (
     business_tz,
+    lock_subscription,
     paid_for_current_period,
     succeeded_charges_with_refundable,
 )
+from subscriptions.services import lifecycle
 from subscriptions.services.events import subscription_event_record
-from subscriptions.services.payments import lock_subscription
-from subscriptions.services.renew import (
-    PaymentNotPossible,
-    subscription_end,
-    subscription_pay_now,
-)
+from subscriptions.services.lifecycle import Who
+from subscriptions.services.renew import PaymentNotPossible, subscription_pay_now
 
 EXTEND_MAX_DAYS = 365
 
@@ -34,18 +37,9 @@ class StaffActionError(Exception):
     """Shown to the staff member as is; nothing was changed."""
 
 
-def _require_direct(subscription) -> None:
-    if subscription.channel != Channel.DIRECT:
-        raise StaffActionError(
-            _("Cet abonnement a été souscrit via %(channel)s : il se gère auprès de lui, "
-              "aucune action n'est possible ici.")
-            % {"channel": subscription.get_channel_display()}
-        )
-
-
-def _locked_direct(subscription) -> Subscription:
+def _locked(subscription, refusal_of, *, now) -> Subscription:
     subscription = lock_subscription(subscription.pk)
-    _require_direct(subscription)
+    require(refusal_of(subscription, now=now), subscription, StaffActionError)
     return subscription
 
 
@@ -65,7 +59,7 @@ def staff_charge_refund(
     refundable on it."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = _locked_direct(subscription)
+        subscription = _locked(subscription, direct_refusal, now=now)
         charge = Charge.objects.select_related("invoice").filter(
             pk=charge.pk, invoice__subscription=subscription
         ).first()
@@ -98,9 +92,7 @@ def staff_subscription_end_now(*, subscription, refund: bool, staff_user, now=No
     the current period's refundable remainder refunded. Returns the amount refunded."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = _locked_direct(subscription)
-        if subscription.status == Status.ENDED:
-            raise StaffActionError(_("Cet abonnement est déjà terminé."))
+        subscription = _locked(subscription, end_now_refusal, now=now)
         refunded = 0
         if refund:
             for charge in current_period_charges(subscription=subscription):
@@ -108,9 +100,9 @@ def staff_subscription_end_now(*, subscription, refund: bool, staff_user, now=No
                     refund_create(charge=charge, amount_cents=charge.refundable_cents,
                                   reason=Refund.Reason.STAFF, now=now)
                     refunded += charge.refundable_cents
-        subscription_end(subscription=subscription, reason=EndReason.TERMINATED_BY_SUPPORT,
-                         at=now, now=now, actor=Actor.STAFF, actor_user=staff_user,
-                         amount_cents=refunded, data={"refund": refund})
+        lifecycle.end(subscription, reason=EndReason.TERMINATED_BY_SUPPORT, at=now, now=now,
+                      who=Who(Actor.STAFF, staff_user), amount_cents=refunded,
+                      data={"refund": refund})
     return refunded
 
 
@@ -125,33 +117,13 @@ def staff_subscription_extend(*, subscription, days: int, staff_user, now=None) 
             _("Indiquez un nombre de jours entre 1 et %(max)s.") % {"max": EXTEND_MAX_DAYS}
         )
     with transaction.atomic():
-        subscription = _locked_direct(subscription)
-        if subscription.status == Status.ENDED:
-            raise StaffActionError(_("Cet abonnement est terminé : il ne peut pas être prolongé."))
-        if subscription.status != Status.ACTIVE:
-            raise StaffActionError(
-                _("Le renouvellement de cet abonnement est impayé : relancez le paiement ou "
-                  "terminez l'abonnement plutôt que de le prolonger.")
-            )
-        previous_end, previous_ends_at = subscription.current_period_end, subscription.ends_at
-        subscription.current_period_end = add_days(previous_end, days, tz=business_tz())
-        subscription.billing_anchor = subscription.current_period_end
-        if previous_ends_at is not None:
-            subscription.ends_at = add_days(previous_ends_at, days, tz=business_tz())
-        subscription.save(update_fields=["current_period_end", "billing_anchor", "ends_at"])
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.PERIOD_EXTENDED,
-            actor=Actor.STAFF,
-            actor_user=staff_user,
-            at=now,
-            data={
-                "days": days,
-                "from": previous_end.isoformat(),
-                "to": subscription.current_period_end.isoformat(),
-                "ends_at_from": previous_ends_at.isoformat() if previous_ends_at else "",
-                "ends_at_to": subscription.ends_at.isoformat() if previous_ends_at else "",
-            },
+        subscription = _locked(subscription, extend_refusal, now=now)
+        ends_at = subscription.ends_at
+        lifecycle.extend(
+            subscription,
+            period_end=add_days(subscription.current_period_end, days, tz=business_tz()),
+            ends_at=add_days(ends_at, days, tz=business_tz()) if ends_at else None,
+            days=days, who=Who(Actor.STAFF, staff_user), now=now,
         )
     return subscription
 
@@ -160,7 +132,7 @@ def staff_payment_retry(*, subscription, staff_user, now=None) -> Charge:
     """Charge the open renewal invoice now (past due or suspended), like "Payer maintenant".
     A refusal does not count as one of the scheduled attempts."""
     now = now or timezone.now()
-    _require_direct(subscription)
+    require(direct_refusal(subscription), subscription, StaffActionError)
     try:
         charge = subscription_pay_now(subscription=subscription, now=now,
                                       initiated_by=Actor.STAFF)
@@ -183,7 +155,7 @@ def staff_payment_retry(*, subscription, staff_user, now=None) -> Charge:
 def staff_email_resend(*, subscription, email, staff_user, now=None) -> OutboxEmail:
     """Queue a copy of one of the subscription's emails (the copy records the event)."""
     now = now or timezone.now()
-    _require_direct(subscription)
+    require(direct_refusal(subscription), subscription, StaffActionError)
     email = OutboxEmail.objects.filter(pk=email.pk, subscription=subscription).first()
     if email is None:
         raise StaffActionError(_("Cet e-mail n'appartient pas à cet abonnement."))
@@ -194,19 +166,6 @@ def staff_licence_regenerate(*, subscription, staff_user, now=None) -> Subscript
     """A new licence key; the old one stops working and is kept in the event."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = _locked_direct(subscription)
-        old_key = subscription.licence_key
-        new_key = new_licence_key()
-        while Subscription.objects.filter(licence_key=new_key).exists():
-            new_key = new_licence_key()
-        subscription.licence_key = new_key
-        subscription.save(update_fields=["licence_key"])
-        subscription_event_record(
-            subscription=subscription,
-            kind=SubscriptionEvent.Kind.LICENCE_REGENERATED,
-            actor=Actor.STAFF,
-            actor_user=staff_user,
-            at=now,
-            data={"old_key": old_key, "new_key": new_key},
-        )
+        subscription = _locked(subscription, direct_refusal, now=now)
+        lifecycle.regenerate_licence(subscription, who=Who(Actor.STAFF, staff_user), now=now)
     return subscription

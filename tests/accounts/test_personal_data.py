@@ -173,7 +173,7 @@ def test_deleting_inside_the_refund_window_refunds_as_a_cancellation_does(
     # then
     subscription.refresh_from_db()
     assert (subscription.status, subscription.end_reason) == (Status.ENDED, "refunded")
-    assert [e.kind for e in subscription.events.all()] == ["subscribed", "cancelled"]
+    assert [e.kind for e in subscription.events.all()] == ["subscribed", "cancelled", "ended"]
     assert subscription.events.get(kind="cancelled").amount_cents == 990
 
 

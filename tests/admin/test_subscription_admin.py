@@ -16,7 +16,7 @@ from subscriptions.services import subscription_cancel
 from subscriptions.services.renew import subscription_renew
 from subscriptions.services.staff import staff_licence_regenerate, staff_subscription_extend
 from subscriptions.timeline import subscription_timeline
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, days, next_retry_at, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -280,7 +280,7 @@ def test_ending_a_past_due_subscription_voids_its_open_invoice(admin_client, pas
     admin_client.post(_action_url(past_due, "end-now"), {})
     # then
     past_due.refresh_from_db()
-    assert past_due.status == Status.ENDED and past_due.next_retry_at is None
+    assert past_due.status == Status.ENDED and next_retry_at(past_due) is None
     assert not Invoice.objects.filter(subscription=past_due, status=Invoice.Status.OPEN).exists()
 
 
@@ -380,13 +380,13 @@ def test_staff_retries_the_payment_after_a_card_update(admin_client, superuser, 
 
 def test_a_refused_retry_is_recorded_and_is_not_a_scheduled_attempt(admin_client, past_due):
     # given
-    retry_at = past_due.next_retry_at
+    retry_at = next_retry_at(past_due)
     # when
     response = admin_client.post(_action_url(past_due, "retry-payment"))
     # then
     past_due.refresh_from_db()
     assert any("Paiement refusé" in message for message in _messages(response))
-    assert past_due.status == Status.PAST_DUE and past_due.next_retry_at == retry_at
+    assert past_due.status == Status.PAST_DUE and next_retry_at(past_due) == retry_at
     assert Charge.objects.filter(initiated_by="staff", status="failed").count() == 1
     row = _timeline_row(admin_client, past_due, "Paiement relancé par le support")
     assert "Refusé" in row

@@ -26,9 +26,9 @@ def suspended_subscription():
     renewal = subscription.current_period_end
     payment_method_add(customer=subscription.customer, now=renewal,
                        card=CardDetails("4000000000000002", 12, 2031, "123"))
-    subscription_renew(subscription_id=subscription.pk, now=renewal)
+    invoice = subscription_renew(subscription_id=subscription.pk, now=renewal).invoice
     for retry in settings.DUNNING_RETRY_DAYS:
-        subscription_retry_payment(subscription_id=subscription.pk,
+        subscription_retry_payment(invoice_id=invoice.pk,
                                    now=add_days(renewal, retry, tz=business_tz()))
     subscription.refresh_from_db()
     assert subscription.status == Status.SUSPENDED

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db.models import OuterRef, Subquery
 
 from accounts.models import User
 from billing.gateways import CardDetails
@@ -207,7 +208,9 @@ class Spec:
 def observed() -> dict:
     invoices = Invoice.objects.values_list(
         "customer__email", "number", "kind", "period_start", "total_cents", "status")
-    subscriptions = Subscription.objects.values(
+    retry_at = Invoice.objects.filter(subscription=OuterRef("pk"), kind=Invoice.Kind.RENEWAL,
+                                      status=Invoice.Status.OPEN).values("next_retry_at")[:1]
+    subscriptions = Subscription.objects.annotate(next_retry_at=Subquery(retry_at)).values(
         "customer__email", "status", "licence_active", "auto_renew", "ends_at", "end_reason",
         "ended_at", "next_retry_at", "current_period_start", "current_period_end")
     return {

@@ -14,7 +14,7 @@ from subscriptions.services.renew import (
     subscription_renew,
     subscription_retry_payment,
 )
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, days, next_retry_at, open_renewal, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -55,14 +55,14 @@ def test_the_page_shows_the_unpaid_invoice_and_pay_now(client, past_due):
 
 def test_a_refused_card_says_why_and_is_not_a_scheduled_attempt(client, past_due, now):
     # given
-    retry_at = past_due.next_retry_at
+    retry_at = next_retry_at(past_due)
     # when
     response = _pay(client, past_due)
     # then
     past_due.refresh_from_db()
     assert "Paiement refusé par votre banque" in response.content.decode()
     assert past_due.status == Status.PAST_DUE
-    assert past_due.next_retry_at == retry_at
+    assert next_retry_at(past_due) == retry_at
     assert OutboxEmail.objects.filter(kind="payment_failed").count() == 1
     assert Charge.objects.filter(initiated_by="customer", status="failed").count() == 1
 
@@ -82,11 +82,11 @@ def test_paying_with_a_new_card_reactivates_at_once_with_the_period_unchanged(
     assert "votre abonnement est de nouveau actif" in response.content.decode()
     assert past_due.status == Status.ACTIVE
     assert past_due.current_period_start == invoice.period_start
-    assert past_due.next_retry_at is None
+    assert next_retry_at(past_due) is None
     assert invoice.status == Invoice.Status.PAID
     assert OutboxEmail.objects.filter(kind="subscription_reactivated").count() == 1
     # and a scheduled retry that comes later charges nothing more
-    subscription_retry_payment(subscription_id=past_due.pk, now=now + days(5))
+    subscription_retry_payment(invoice_id=invoice.pk, now=now + days(5))
     assert Charge.objects.filter(status="succeeded").count() == 2
 
 
@@ -95,9 +95,9 @@ def test_a_suspended_subscription_gets_its_licence_back(
 ):
     # given: the three retries fail
     for retry in (1, 3, 7):
-        subscription_retry_payment(
-            subscription_id=past_due.pk, now=past_due.dunning_started_at + days(retry)
-        )
+        invoice = open_renewal(past_due)
+        subscription_retry_payment(invoice_id=invoice.pk,
+                                   now=invoice.dunning_started_at + days(retry))
     past_due.refresh_from_db()
     assert (past_due.status, past_due.licence_active) == (Status.SUSPENDED, False)
     _card(past_due.customer, GOOD, now)

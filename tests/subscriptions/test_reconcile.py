@@ -7,9 +7,9 @@ from billing.services import payment_method_add
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import EndReason, Status
 from subscriptions.services import SubscribeError, subscription_cancel, subscription_subscribe
-from subscriptions.services.payments import charge_reconcile_apply
+from subscriptions.services.payments import charge_resume_apply
 from subscriptions.services.renew import subscription_expire, subscription_renew
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, days, next_retry_at, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_money_that_arrives_late_for_an_ended_subscription_is_refunded(
     assert subscription_expire(subscription_id=subscription.pk, now=now + days(1))
     # when: the provider's record shows the charge went through
     with django_capture_on_commit_callbacks(execute=True):
-        settled = charge_reconcile_apply(charge_id=charge.pk, now=now + days(1))
+        settled = charge_resume_apply(charge_id=charge.pk, now=now + days(1))
     # then
     subscription.refresh_from_db()
     assert settled.status == Charge.Status.SUCCEEDED
@@ -56,7 +56,7 @@ def test_money_that_arrives_late_after_a_cancel_is_refunded_even_before_expiry(
     subscription_cancel(subscription=subscription, now=now + days(1))
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        charge_reconcile_apply(charge_id=charge.pk, now=now + days(1))
+        charge_resume_apply(charge_id=charge.pk, now=now + days(1))
     # then: not renewed, and the money goes back
     subscription.refresh_from_db()
     assert subscription.current_period_end < now
@@ -96,4 +96,4 @@ def test_a_renewal_without_any_saved_card_is_a_refused_attempt(now):
     subscription.refresh_from_db()
     assert (charge.status, charge.failure_code) == (Charge.Status.FAILED, "no_card")
     assert subscription.status == Status.PAST_DUE
-    assert subscription.next_retry_at is not None
+    assert next_retry_at(subscription) is not None

@@ -1,0 +1,147 @@
+"""What a charge's answer does, per invoice kind (DESIGN §2, §6): one table, ``SETTLEMENTS``,
+from the kind of the invoice to the function that applies a known outcome to the (locked)
+subscription. The same functions serve an answer given at once and one reconciled later.
+
+Money that arrives for an invoice nobody collects any more (voided meanwhile, or its
+subscription ended or was cancelled for that period) goes back to the customer."""
+
+from billing.dunning import FailureKind, decline_record
+from billing.models import Charge, Invoice, Refund
+from billing.selectors import plan_price
+from billing.services import invoice_void, refund_create
+from notifications.services import email_enqueue
+from subscriptions.models import Actor, Status
+from subscriptions.rules import invoice_collectable, renewal_collectable
+from subscriptions.selectors import business_tz
+from subscriptions.services import lifecycle
+from subscriptions.services.lifecycle import Who
+
+
+def _who(charge, subscription_or_customer) -> Who:
+    customer = getattr(subscription_or_customer, "customer", subscription_or_customer)
+    return Who(charge.initiated_by,
+               customer if charge.initiated_by == Actor.CUSTOMER else None)
+
+
+def initial_settled(*, invoice, charge, subscription, now) -> None:
+    """Paid opens the subscription (or restarts the ended one it was for); refused drops the
+    draft, which never got a number."""
+    if charge.status == Charge.Status.FAILED:
+        invoice_void(invoice=invoice, now=now)
+        return
+    who = _who(charge, invoice.customer)
+    if subscription is None:
+        subscription = lifecycle.open_subscription(invoice=invoice, who=who, now=now)
+        occasion = f"subscription-{subscription.pk}"
+        restart = False
+    else:
+        lifecycle.restart(subscription, invoice=invoice, who=who, now=now)
+        occasion = f"subscription-{subscription.pk}-restart-{invoice.pk}"
+        restart = True
+    email_enqueue(
+        kind="welcome", occasion=occasion, customer=subscription.customer,
+        subscription=subscription,
+        context={"invoice": invoice, "plan": invoice.plan, "restart": restart}, now=now,
+    )
+
+
+def renewal_settled(*, invoice, charge, subscription, now) -> None:
+    if charge.status == Charge.Status.SUCCEEDED:
+        recovering = subscription.status in (Status.PAST_DUE, Status.SUSPENDED)
+        lifecycle.period_paid(subscription, invoice=invoice, charge=charge,
+                              who=_who(charge, subscription), now=now)
+        email_enqueue(
+            kind="subscription_reactivated" if recovering else "renewal_receipt",
+            occasion=f"invoice-{invoice.pk}-paid", customer=subscription.customer,
+            subscription=subscription,
+            context={"invoice": invoice, "plan": invoice.plan, "charge": charge}, now=now,
+        )
+        return
+    # Only a scheduled attempt's decline is a dunning attempt; "Payer maintenant" refused is
+    # shown to whoever clicked, and an abandoned charge moved nothing.
+    if (
+        charge.failure_kind != FailureKind.DECLINE
+        or charge.initiated_by != Actor.SYSTEM
+        or invoice.status != Invoice.Status.OPEN
+        or not renewal_collectable(subscription, invoice)
+    ):
+        return
+    outcome = decline_record(invoice=invoice, charge=charge, tz=business_tz())
+    context = {"invoice": invoice, "plan": invoice.plan, "charge": charge,
+               "attempt": outcome.attempt, "next_retry_at": outcome.next_retry_at}
+    if outcome.exhausted:
+        lifecycle.suspend(subscription, invoice=invoice, charge=charge, attempt=outcome.attempt,
+                          now=now)
+        email_kind = "subscription_suspended"
+    else:
+        lifecycle.mark_past_due(subscription, invoice=invoice, charge=charge,
+                                attempt=outcome.attempt, now=now)
+        email_kind = "payment_failed"
+    email_enqueue(
+        kind=email_kind, occasion=f"invoice-{invoice.pk}-failure-{outcome.attempt}",
+        customer=subscription.customer, subscription=subscription, context=context, now=now,
+    )
+
+
+def proration_settled(*, invoice, charge, subscription, now) -> None:
+    """Paid applies the plan change; refused drops the draft and nothing changes."""
+    if charge.status == Charge.Status.FAILED:
+        invoice_void(invoice=invoice, now=now)
+        return
+    old_plan = subscription.plan
+    switching = invoice.plan.interval != old_plan.interval
+    subscription, event = lifecycle.change_plan(
+        subscription, plan=invoice.plan, period_start=invoice.period_start,
+        period_end=invoice.period_end, invoice=invoice, amount_cents=charge.amount_cents,
+        who=_who(charge, subscription), now=now,
+    )
+    plan_changed_email(subscription=subscription, old_plan=old_plan, invoice=invoice,
+                       amount_cents=charge.amount_cents, switching=switching, event=event,
+                       now=now)
+
+
+def plan_changed_email(*, subscription, old_plan, invoice, amount_cents, switching, event, now):
+    email_enqueue(
+        kind="plan_changed",
+        occasion=f"subscription-{subscription.pk}-plan-change-{event.pk}",
+        customer=subscription.customer,
+        subscription=subscription,
+        context={
+            "old_plan": old_plan,
+            "plan": subscription.plan,
+            "invoice": invoice,
+            "amount_cents": amount_cents,
+            "price": plan_price(plan=subscription.plan,
+                                country=subscription.customer.billing_country),
+            "switching": switching,
+            "next_charge_at": subscription.current_period_end,
+        },
+        now=now,
+    )
+
+
+SETTLEMENTS = {
+    Invoice.Kind.INITIAL: initial_settled,
+    Invoice.Kind.RENEWAL: renewal_settled,
+    Invoice.Kind.PRORATION: proration_settled,
+}
+
+
+def charge_settled(*, charge: Charge, subscription, now) -> None:
+    """Apply a charge's known outcome; an unsettled one (pending, unknown) changes nothing."""
+    if charge.status not in (Charge.Status.SUCCEEDED, Charge.Status.FAILED):
+        return
+    invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
+    if charge.status == Charge.Status.SUCCEEDED and (
+        invoice.status != Invoice.Status.PAID or not invoice_collectable(subscription, invoice)
+    ):
+        refund_create(charge=charge, amount_cents=charge.amount_cents,
+                      reason=Refund.Reason.UNCOLLECTED, now=now)
+        return
+    if charge.status == Charge.Status.FAILED and charge.failure_kind == FailureKind.NOT_SENT:
+        if invoice.kind != Invoice.Kind.RENEWAL or not invoice_collectable(subscription,
+                                                                           invoice):
+            invoice_void(invoice=invoice, now=now)
+        return
+    SETTLEMENTS[invoice.kind](invoice=invoice, charge=charge, subscription=subscription,
+                              now=now)
