@@ -24,7 +24,7 @@ from billing.gateways import CardDeclined
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.selectors import plan_price
-from billing.services import NOT_ATTEMPTED, PROVIDER_ERROR, charge_prepare, invoice_create
+from billing.services import NOT_ATTEMPTED, charge_prepare, invoice_create
 from subscriptions.models import Actor, Interval, Plan, Subscription
 from subscriptions.periods import add_months, period_by_index, whole_seconds
 from subscriptions.rules import (
@@ -270,10 +270,6 @@ def _change_now(*, subscription, plan, kind, now, expected_amount_cents, actor_u
     if charge.status == Charge.Status.SUCCEEDED:
         return PlanChangeResult(subscription, PlanChangeResult.CHANGED, charge.amount_cents,
                                 invoice)
-    if charge.status == Charge.Status.FAILED and charge.failure_code == PROVIDER_ERROR:
-        raise PlanChangeError(_("Notre prestataire de paiement est momentanément indisponible : "
-                                "rien n'a été prélevé. Merci de réessayer dans quelques "
-                                "minutes."))
     if charge.status == Charge.Status.FAILED and charge.failure_code == NOT_ATTEMPTED:
         raise PlanChangeError(_("Votre abonnement vient d'être renouvelé : le changement n'a "
                                 "pas été facturé. Merci de le choisir à nouveau."))

@@ -7,7 +7,6 @@ from billing.gateways import CardDetails
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.services import (
-    PROVIDER_ERROR,
     card_tokenize,
     charge_prepare,
     invoice_create,
@@ -95,11 +94,6 @@ def _pay_first_period(*, customer, plan, card, now, subscription=None) -> Subscr
     if charge.status == Charge.Status.FAILED:
         if new_card is not None:
             payment_method_withdraw(payment_method=new_card)
-        if charge.failure_code == PROVIDER_ERROR:
-            raise SubscribeError(
-                _("Notre prestataire de paiement est momentanément indisponible : rien n'a été "
-                  "prélevé. Merci de réessayer dans quelques minutes.")
-            )
         raise SubscribeError(decline_message(charge.failure_code))
     if charge.status != Charge.Status.SUCCEEDED:
         raise PaymentUnconfirmed(

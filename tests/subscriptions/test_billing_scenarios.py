@@ -136,6 +136,11 @@ class Spec:
     def refund(self, invoice: Document, *, at, amount_cents, credit_note_total) -> None:
         self.refunds.append((invoice, at, amount_cents, credit_note_total))
 
+    def cancelling_credit_note(self, invoice: Document, *, at, total) -> None:
+        """An issued invoice nobody will collect is cancelled by a credit note (no refund)."""
+        invoice.becomes("void", at=at)
+        self.refunds.append((invoice, at, None, total))
+
     def email(self, who, kind, *, at) -> None:
         self.emails.append((at, who, kind))
 
@@ -188,7 +193,7 @@ class Spec:
             ),
             "refunds": sorted(
                 (numbers[id(invoice)], amount, "succeeded")
-                for invoice, at, amount, _ in self.refunds if at <= instant
+                for invoice, at, amount, _ in self.refunds if at <= instant and amount is not None
             ),
             "credit_notes": sorted(
                 (f"A{at.astimezone(PARIS).year}-{n:06d}", total)
@@ -522,7 +527,7 @@ def test_a_suspended_subscription_never_paid_ends_unpaid_when_the_unpaid_period_
     _failures_spec(spec, who, unpaid, attempts=[
         (RENEWAL, 1), (RETRIES[0], 2), (clicked_at, 3), (RETRIES[1], 4), (RETRIES[2], 5),
     ])
-    unpaid.becomes("void", at=NEXT_RENEWAL)
+    spec.cancelling_credit_note(unpaid, at=NEXT_RENEWAL, total=MONTHLY_TOTAL_FR)
     spec.state(who, since=NEXT_RENEWAL, status="ended", end_reason="unpaid",
                ended_at=NEXT_RENEWAL, ends_at=NEXT_RENEWAL, auto_renew=False)
     clock.run(spec, [RENEWAL - timedelta(minutes=1), *daily(RENEWAL.date(), date(2027, 3, 27))])

@@ -138,7 +138,7 @@ def test_monthly_last_second_of_the_refund_window_ends_now_and_refunds_everythin
     assert subscription.cancel_reason == "too_expensive"
     assert terms.refund_cents == 990
     assert_one_refund(subscription, amount=990, net=825, vat=165)
-    assert event_kinds(subscription) == [Kind.SUBSCRIBED, Kind.CANCELLED]
+    assert event_kinds(subscription) == [Kind.SUBSCRIBED, Kind.CANCELLED, Kind.ENDED]
     assert_cancelled_event(subscription, now=now, rule="refund_window", refund_cents=990,
                            ends_at=now)
     assert_one_email(subscription, mailoutbox, contains=[

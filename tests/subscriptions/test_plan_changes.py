@@ -533,7 +533,7 @@ def test_annual_to_monthly_is_applied_at_the_anniversary(plans):
     # when
     run_due_jobs(now=anniversary)
     run_due_jobs(now=datetime(2027, 4, 10, 9, 30, tzinfo=PARIS))
-    # then: monthly from the anniversary, on the same billing anchor
+    # then: monthly from the anniversary, re-anchored there (an interval switch, DESIGN §4)
     renewals = list(Invoice.objects.filter(kind=Invoice.Kind.RENEWAL).order_by("period_start")
                     .values_list("plan__code", "total_cents", "period_start"))
     assert renewals == [
@@ -542,7 +542,7 @@ def test_annual_to_monthly_is_applied_at_the_anniversary(plans):
     ]
     subscription = _reload(subscription)
     assert (subscription.plan, subscription.pending_plan, subscription.billing_anchor) == (
-        plans.premium, None, BOUGHT)
+        plans.premium, None, anniversary)
 
 
 def test_scheduling_another_downgrade_replaces_the_first_and_an_upgrade_drops_it(plans):

@@ -278,6 +278,7 @@ def _add_refunded_invoices(subscription, count, *, now, first=1):
             status=Invoice.Status.PAID, period_start=issued_at, period_end=issued_at + days(31),
             currency="EUR", vat_rate=Decimal("20.00"), billing_country="FR", net_cents=825,
             vat_cents=165, total_cents=990, issued_at=issued_at, paid_at=issued_at,
+            created_at=issued_at,
         )
         charge = Charge.objects.create(
             invoice=invoice, customer=subscription.customer, amount_cents=990, currency="EUR",
