@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -5,6 +6,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.dunning import charges_beyond_outage_horizon
 from billing.models import Charge, CreditNote, Invoice, InvoiceLine, PaymentMethod, Refund
 from billing.reporting import WINDOWS_DAYS, staff_report
 from billing.templatetags.money import money
@@ -66,8 +68,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ["customer"]
     date_hierarchy = "issued_at"
     fields = ["number", "customer", "subscription", "plan", "kind", "status", "period_start",
-              "period_end", "billing_country", "vat_rate", "net", "vat", "total", "issued_at",
-              "paid_at"]
+              "period_end", "billing_country", "vat_rate", "net", "vat", "total", "created_at",
+              "issued_at", "paid_at", "declined_attempts", "dunning_started_at", "next_retry_at",
+              "last_failure_kind"]
     readonly_fields = fields
     inlines = [InvoiceLineInline]
 
@@ -112,11 +115,29 @@ class InvoiceLineAdmin(ReadOnlyAdmin):
     total = money_column("total_cents", _("TTC"), lambda line: line.invoice.currency)
 
 
+class AwaitingProviderFilter(admin.SimpleListFilter):
+    """Charges the provider has not settled for longer than the outage horizon (DESIGN §6):
+    retried by the system, never counted against the customer, but worth a look."""
+
+    title = _("en attente du prestataire")
+    parameter_name = "awaiting_provider"
+
+    def lookups(self, request, model_admin):
+        return [("beyond_horizon", _("Depuis plus de %(hours)s h")
+                 % {"hours": settings.CHARGE_OUTAGE_HORIZON_HOURS})]
+
+    def queryset(self, request, queryset):
+        if self.value() == "beyond_horizon":
+            return queryset.filter(
+                pk__in=charges_beyond_outage_horizon(now=timezone.now()).values("pk"))
+        return queryset
+
+
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyAdmin):
     list_display = ["idempotency_key", "customer", "invoice", "attempt", "amount", "status",
-                    "initiated_by", "failure_code", "created_at"]
-    list_filter = ["status", "initiated_by", "invoice__kind"]
+                    "initiated_by", "failure_code", "provider_errors", "created_at"]
+    list_filter = [AwaitingProviderFilter, "status", "initiated_by", "invoice__kind"]
     search_fields = ["idempotency_key", "provider_reference", "customer__email",
                      "customer__customer_number", "=invoice__number",
                      "=invoice__subscription__licence_key"]
@@ -124,7 +145,8 @@ class ChargeAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     fields = ["invoice", "customer", "payment_method", "attempt", "initiated_by", "amount",
               "status", "idempotency_key", "provider_reference", "failure_code",
-              "failure_message", "created_at", "settled_at"]
+              "failure_kind", "failure_message", "provider_errors", "last_error",
+              "next_attempt_at", "created_at", "settled_at"]
     readonly_fields = fields
 
     amount = money_column("amount_cents", _("montant"))
