@@ -331,7 +331,7 @@ def test_invoice_numbers_are_sequential_without_gaps_across_customers(client, pl
 
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "simulated_provider"])
 def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
     # given: two submissions of the form at once; the first to reach the provider is held
     # until the other has been answered, so the second runs while the first is being paid
