@@ -116,18 +116,16 @@ class _Draws:
 _draw = _Draws()
 
 
-def _answering() -> dict:
-    """Wait the configured latency; returns the fault settings of this call."""
-    faults = settings.SIMULATED_PROVIDER_FAULTS
-    if faults["latency_ms"]:
-        time.sleep(faults["latency_ms"] / 1000)
-    return faults
+def _latency() -> None:
+    """The time the provider takes to answer."""
+    if delay_ms := settings.SIMULATED_PROVIDER_FAULTS["latency_ms"]:
+        time.sleep(delay_ms / 1000)
 
 
-def _injected(faults) -> str:
+def _injected() -> str:
     """What the fault settings make of a charge or refund that would succeed: one draw, so
     each share is a share of all such operations."""
-    draw = _draw()
+    faults, draw = settings.SIMULATED_PROVIDER_FAULTS, _draw()
     if draw < faults["provider_error"]:
         return PROVIDER_ERROR
     if draw < faults["provider_error"] + faults["timeout_after_charge"]:
@@ -137,7 +135,7 @@ def _injected(faults) -> str:
 
 class SimulatedGateway(PaymentGateway):
     def tokenize_card(self, card: CardDetails) -> CardToken:
-        _answering()
+        _latency()
         number = card.number
         if not luhn_valid(number):
             raise CardDeclined("incorrect_number")
@@ -151,14 +149,14 @@ class SimulatedGateway(PaymentGateway):
         return CardToken(token, card_brand(number), number[-4:], card.exp_month, card.exp_year)
 
     def charge(self, request: ChargeRequest) -> OperationResult:
-        faults = _answering()
+        _latency()
         replay = self._replay(request.idempotency_key, request.amount_cents)
         if replay is not None:
             return self._answer(replay)
         card = SimulatedProviderCard.objects.using(_database()).filter(token=request.token).first()
         if card is None:
             raise CardDeclined("invalid_token")
-        behaviour = _injected(faults) if card.behaviour == SUCCESS else card.behaviour
+        behaviour = _injected() if card.behaviour == SUCCESS else card.behaviour
         if behaviour == PROVIDER_ERROR:
             raise ProviderError("simulated provider unavailable")
         declined = behaviour in DECLINES.values()
@@ -175,7 +173,7 @@ class SimulatedGateway(PaymentGateway):
         return self._answer(operation)
 
     def refund(self, request: RefundRequest) -> OperationResult:
-        faults = _answering()
+        _latency()
         replay = self._replay(request.idempotency_key, request.amount_cents)
         if replay is not None:
             return self._answer(replay)
@@ -200,7 +198,7 @@ class SimulatedGateway(PaymentGateway):
             )
             if refunded + request.amount_cents > charged.amount_cents:
                 raise PaymentError("refund exceeds the charge")
-            behaviour = _injected(faults)
+            behaviour = _injected()
             if behaviour == PROVIDER_ERROR:
                 raise ProviderError("simulated provider unavailable")
             operation = self._record(
@@ -216,8 +214,8 @@ class SimulatedGateway(PaymentGateway):
         return self._answer(operation)
 
     def lookup(self, idempotency_key: str) -> OperationResult | None:
-        faults = _answering()
-        if _draw() < faults["lookup_failure"]:
+        _latency()
+        if _draw() < settings.SIMULATED_PROVIDER_FAULTS["lookup_failure"]:
             raise ProviderError("simulated provider unavailable")
         operation = SimulatedProviderOperation.objects.using(_database()).filter(
             idempotency_key=idempotency_key
