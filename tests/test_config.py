@@ -154,3 +154,53 @@ def test_a_postgres_database_url_selects_postgresql():
     # then
     assert configured["engine"] == "django.db.backends.postgresql"
     assert configured["database_name"] == "portal"
+
+
+# --- the simulated provider -----------------------------------------------------------------
+
+SHOW_PROVIDER = """
+import json
+from django.conf import settings
+alias = settings.SIMULATED_PROVIDER_DATABASE
+print(json.dumps({
+    "alias": alias,
+    "same_database": settings.DATABASES[alias] == settings.DATABASES["default"],
+    "faults": settings.SIMULATED_PROVIDER_FAULTS,
+}))
+"""
+
+
+def provider_settings_for(**env):
+    result = run("shell", "--no-startup", "-c", SHOW_PROVIDER, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_on_postgresql_the_simulated_provider_has_its_own_connection_to_the_same_database():
+    # when
+    configured = provider_settings_for(DATABASE_URL="postgres://portal:secret@db.internal/portal")
+    # then
+    assert configured["alias"] == "simulated_provider"
+    assert configured["same_database"] is True
+
+
+def test_on_sqlite_the_simulated_provider_shares_the_portals_connection():
+    # when
+    default = provider_settings_for()
+    # then
+    assert default["alias"] == "default"
+
+
+def test_the_simulated_providers_faults_are_off_unless_the_environment_sets_them():
+    # when
+    default = provider_settings_for()
+    configured = provider_settings_for(
+        SIMULATED_PROVIDER_PROVIDER_ERROR="0.1", SIMULATED_PROVIDER_TIMEOUT_AFTER_CHARGE="0.05",
+        SIMULATED_PROVIDER_LOOKUP_FAILURE="0.2", SIMULATED_PROVIDER_LATENCY_MS="150",
+        SIMULATED_PROVIDER_SEED="42",
+    )
+    # then
+    assert default["faults"] == {"provider_error": 0.0, "timeout_after_charge": 0.0,
+                                 "lookup_failure": 0.0, "latency_ms": 0, "seed": None}
+    assert configured["faults"] == {"provider_error": 0.1, "timeout_after_charge": 0.05,
+                                    "lookup_failure": 0.2, "latency_ms": 150, "seed": 42}

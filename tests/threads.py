@@ -1,11 +1,11 @@
 import threading
 
-from django.db import connection
+from django.db import connections
 
 
 def at_once(*calls):
     """Run the calls in threads released together (a barrier); each thread closes its
-    database connection. Returns their results in order; any exception fails the test."""
+    database connections. Returns their results in order; any exception fails the test."""
     barrier = threading.Barrier(len(calls))
     results, errors = [None] * len(calls), []
 
@@ -16,7 +16,7 @@ def at_once(*calls):
         except Exception as error:  # noqa: BLE001 - reported to the test below
             errors.append(error)
         finally:
-            connection.close()
+            connections.close_all()
 
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for thread in threads:

@@ -1,5 +1,8 @@
 """The built-in simulated provider (the default). It keeps its own ledger in the database so
-that idempotency is real: an idempotency key moves money at most once.
+that idempotency is real: an idempotency key moves money at most once. The ledger is read and
+written on a connection of its own (the database alias SIMULATED_PROVIDER_DATABASE), committed
+independently of the portal's transaction, as a remote provider's would be: what it charged
+stays charged if the portal's transaction rolls back.
 
 Test cards (any future expiry, any CVC):
 
@@ -11,10 +14,20 @@ Test cards (any future expiry, any CVC):
 4000 0000 0000 0119  provider error, nothing charged (retry later)
 4000 0000 0000 0408  timeout: the charge went through but the answer was lost
 ==================== ===========================================================
+
+On top of the test cards, SIMULATED_PROVIDER_FAULTS injects faults into a share (0 to 1) of
+the charges and refunds that would otherwise succeed: ``provider_error`` (nothing recorded,
+ProviderError), ``timeout_after_charge`` (recorded, then UnknownOutcome; replaying the key
+answers normally); into a share of lookups: ``lookup_failure`` (ProviderError); and a delay
+before every answer: ``latency_ms``. ``seed`` makes the draws reproducible. Decline cards
+always decline; with every share at 0 nothing is injected.
 """
 
+import random
 import secrets
+import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing.models import SimulatedProviderCard, SimulatedProviderOperation
@@ -82,13 +95,52 @@ def _new_reference(prefix: str) -> str:
     return f"{prefix}_sim_{secrets.token_hex(10)}"
 
 
+def _database() -> str:
+    return settings.SIMULATED_PROVIDER_DATABASE
+
+
+class _Draws:
+    """The fault draws, seeded with the setting's seed (reseeded when it changes), so a run
+    with a seed injects the same faults into the same sequence of calls."""
+
+    def __init__(self):
+        self.seed, self.random = None, random.Random()
+
+    def __call__(self) -> float:
+        seed = settings.SIMULATED_PROVIDER_FAULTS["seed"]
+        if seed != self.seed:
+            self.seed, self.random = seed, random.Random(seed)
+        return self.random.random()
+
+
+_draw = _Draws()
+
+
+def _latency() -> None:
+    """The time the provider takes to answer."""
+    if delay_ms := settings.SIMULATED_PROVIDER_FAULTS["latency_ms"]:
+        time.sleep(delay_ms / 1000)
+
+
+def _injected() -> str:
+    """What the fault settings make of a charge or refund that would succeed: one draw, so
+    each share is a share of all such operations."""
+    faults, draw = settings.SIMULATED_PROVIDER_FAULTS, _draw()
+    if draw < faults["provider_error"]:
+        return PROVIDER_ERROR
+    if draw < faults["provider_error"] + faults["timeout_after_charge"]:
+        return TIMEOUT_AFTER_SUCCESS
+    return SUCCESS
+
+
 class SimulatedGateway(PaymentGateway):
     def tokenize_card(self, card: CardDetails) -> CardToken:
+        _latency()
         number = card.number
         if not luhn_valid(number):
             raise CardDeclined("incorrect_number")
         token = _new_reference("tok")
-        SimulatedProviderCard.objects.create(
+        SimulatedProviderCard.objects.using(_database()).create(
             token=token,
             behaviour=BEHAVIOURS.get(number, SUCCESS),
             brand=card_brand(number),
@@ -97,34 +149,38 @@ class SimulatedGateway(PaymentGateway):
         return CardToken(token, card_brand(number), number[-4:], card.exp_month, card.exp_year)
 
     def charge(self, request: ChargeRequest) -> OperationResult:
+        _latency()
         replay = self._replay(request.idempotency_key, request.amount_cents)
         if replay is not None:
             return self._answer(replay)
-        card = SimulatedProviderCard.objects.filter(token=request.token).first()
+        card = SimulatedProviderCard.objects.using(_database()).filter(token=request.token).first()
         if card is None:
             raise CardDeclined("invalid_token")
-        if card.behaviour == PROVIDER_ERROR:
+        behaviour = _injected() if card.behaviour == SUCCESS else card.behaviour
+        if behaviour == PROVIDER_ERROR:
             raise ProviderError("simulated provider unavailable")
-        declined = card.behaviour in DECLINES.values()
+        declined = behaviour in DECLINES.values()
         operation = self._record(
             request.idempotency_key,
             kind="charge",
             amount_cents=request.amount_cents,
             currency=request.currency,
             status="declined" if declined else SUCCESS,
-            failure_code=card.behaviour if declined else "",
+            failure_code=behaviour if declined else "",
         )
-        if card.behaviour == TIMEOUT_AFTER_SUCCESS and operation.created_now:
+        if behaviour == TIMEOUT_AFTER_SUCCESS and operation.created_now:
             raise UnknownOutcome("simulated timeout after the charge was made")
         return self._answer(operation)
 
     def refund(self, request: RefundRequest) -> OperationResult:
+        _latency()
         replay = self._replay(request.idempotency_key, request.amount_cents)
         if replay is not None:
             return self._answer(replay)
-        with transaction.atomic():
+        database = _database()
+        with transaction.atomic(using=database):
             charged = (
-                SimulatedProviderOperation.objects.select_for_update()
+                SimulatedProviderOperation.objects.using(database).select_for_update()
                 .filter(reference=request.charge_reference, kind="charge", status=SUCCESS)
                 .first()
             )
@@ -136,12 +192,15 @@ class SimulatedGateway(PaymentGateway):
             if replay is not None:
                 return self._answer(replay)
             refunded = sum(
-                SimulatedProviderOperation.objects.filter(
+                SimulatedProviderOperation.objects.using(database).filter(
                     charge_reference=charged.reference, kind="refund", status=SUCCESS
                 ).values_list("amount_cents", flat=True)
             )
             if refunded + request.amount_cents > charged.amount_cents:
                 raise PaymentError("refund exceeds the charge")
+            behaviour = _injected()
+            if behaviour == PROVIDER_ERROR:
+                raise ProviderError("simulated provider unavailable")
             operation = self._record(
                 request.idempotency_key,
                 kind="refund",
@@ -150,17 +209,22 @@ class SimulatedGateway(PaymentGateway):
                 status=SUCCESS,
                 charge_reference=charged.reference,
             )
+        if behaviour == TIMEOUT_AFTER_SUCCESS and operation.created_now:
+            raise UnknownOutcome("simulated timeout after the refund was made")
         return self._answer(operation)
 
     def lookup(self, idempotency_key: str) -> OperationResult | None:
-        operation = SimulatedProviderOperation.objects.filter(
+        _latency()
+        if _draw() < settings.SIMULATED_PROVIDER_FAULTS["lookup_failure"]:
+            raise ProviderError("simulated provider unavailable")
+        operation = SimulatedProviderOperation.objects.using(_database()).filter(
             idempotency_key=idempotency_key
         ).first()
         return _result(operation) if operation else None
 
     @staticmethod
     def _replay(idempotency_key: str, amount_cents: int):
-        operation = SimulatedProviderOperation.objects.filter(
+        operation = SimulatedProviderOperation.objects.using(_database()).filter(
             idempotency_key=idempotency_key
         ).first()
         if operation is not None and operation.amount_cents != amount_cents:
@@ -169,15 +233,18 @@ class SimulatedGateway(PaymentGateway):
 
     @staticmethod
     def _record(idempotency_key, **fields):
+        database = _database()
         prefix = "ch" if fields["kind"] == "charge" else "re"
         try:
-            with transaction.atomic():
-                operation = SimulatedProviderOperation.objects.create(
+            with transaction.atomic(using=database):
+                operation = SimulatedProviderOperation.objects.using(database).create(
                     idempotency_key=idempotency_key, reference=_new_reference(prefix), **fields
                 )
                 operation.created_now = True
         except IntegrityError:
-            operation = SimulatedProviderOperation.objects.get(idempotency_key=idempotency_key)
+            operation = SimulatedProviderOperation.objects.using(database).get(
+                idempotency_key=idempotency_key
+            )
             operation.created_now = False
         return operation
 

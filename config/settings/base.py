@@ -4,6 +4,7 @@ With no environment at all the portal runs on SQLite, prints emails to the conso
 Celery tasks eagerly, so a fresh checkout serves the demo with nothing configured.
 """
 
+import copy
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,6 +74,14 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The simulated provider's ledger lives in the same database but on a connection of its own,
+# committed independently of the portal's transactions, as a remote provider's would be.
+# SQLite lets one connection write at a time, so there (the demo) it shares the portal's.
+DATABASES["simulated_provider"] = copy.deepcopy(DATABASES["default"])
+SIMULATED_PROVIDER_DATABASE = (
+    "default" if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else "simulated_provider"
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -191,6 +200,16 @@ CARD_EXPIRY_NOTICE_DAYS = 30
 # Scheduled jobs handle due rows in batches of this size (one task per batch).
 JOB_BATCH_SIZE = env.int("JOB_BATCH_SIZE", default=200)
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="billing.gateways.simulated.SimulatedGateway")
+# Faults the simulated provider injects (billing/gateways/simulated.py): shares from 0 to 1 of
+# the charges and refunds that would succeed, and of lookups; a delay before every answer; a
+# seed for reproducible draws.
+SIMULATED_PROVIDER_FAULTS = {
+    "provider_error": env.float("SIMULATED_PROVIDER_PROVIDER_ERROR", default=0.0),
+    "timeout_after_charge": env.float("SIMULATED_PROVIDER_TIMEOUT_AFTER_CHARGE", default=0.0),
+    "lookup_failure": env.float("SIMULATED_PROVIDER_LOOKUP_FAILURE", default=0.0),
+    "latency_ms": env.int("SIMULATED_PROVIDER_LATENCY_MS", default=0),
+    "seed": env.int("SIMULATED_PROVIDER_SEED", default=None),
+}
 REFUND_DELAY_TEXT_DAYS = "3 à 5"
 
 LOGGING = {

@@ -1,10 +1,14 @@
 """The built-in simulated payment provider (billing/gateways/simulated.py): test cards,
-idempotency keys, refunds and what it keeps about a card."""
+idempotency keys, refunds, what it keeps about a card, its ledger committed on its own
+connection, and the faults it injects."""
+
+import time
 
 import pytest
 from django.apps import apps
-from django.db import models
+from django.db import models, transaction
 
+from accounts.models import User
 from billing.gateways import (
     CardDeclined,
     CardDetails,
@@ -373,3 +377,238 @@ def test_no_card_number_is_stored_in_any_text_column_after_paying(gateway):
         for row in model.objects.all():
             for value in _text_values(row):
                 assert SUCCESS not in value and TIMEOUT_AFTER_SUCCESS not in value, (model, value)
+
+
+# Its own connection (DESIGN §13): committed whatever becomes of the portal's transaction
+
+WITH_THE_PROVIDERS_CONNECTION = pytest.mark.django_db(
+    transaction=True, databases=["default", "simulated_provider"]
+)
+
+
+class Crash(Exception):
+    """The portal's process fails after the provider answered."""
+
+
+@WITH_THE_PROVIDERS_CONNECTION
+def test_a_charge_stays_made_when_the_portals_transaction_rolls_back(gateway):
+    # given
+    token = _token(gateway, SUCCESS)
+    # when
+    with pytest.raises(Crash), transaction.atomic():
+        UserFactory()
+        charged = _charge(gateway, token, key="invoice-1-attempt-1", amount_cents=990)
+        raise Crash
+    # then
+    assert not User.objects.exists()
+    assert SimulatedProviderOperation.objects.get().reference == charged.reference
+    assert gateway.lookup("invoice-1-attempt-1") == charged
+    assert _charge(gateway, token, key="invoice-1-attempt-1", amount_cents=990) == charged
+    assert SimulatedProviderOperation.objects.count() == 1
+
+
+@WITH_THE_PROVIDERS_CONNECTION
+def test_a_refund_stays_made_when_the_portals_transaction_rolls_back(gateway):
+    # given
+    charged = _charge(gateway, _token(gateway, SUCCESS), amount_cents=9900)
+    # when
+    with pytest.raises(Crash), transaction.atomic():
+        refund = _refund(gateway, charged.reference, key="charge-1-refund-1", amount_cents=9900)
+        raise Crash
+    # then
+    assert gateway.lookup("charge-1-refund-1") == refund
+    assert _refund(gateway, charged.reference, key="charge-1-refund-1",
+                   amount_cents=9900) == refund
+    with pytest.raises(PaymentError, match="exceeds"):
+        _refund(gateway, charged.reference, key="charge-1-refund-2", amount_cents=1)
+    assert SimulatedProviderOperation.objects.filter(kind="refund").count() == 1
+
+
+@WITH_THE_PROVIDERS_CONNECTION
+def test_the_provider_does_not_see_what_the_portal_has_not_committed(gateway):
+    # given
+    with transaction.atomic():
+        SimulatedProviderCard.objects.create(token="tok_sim_uncommitted", behaviour="success",
+                                             brand="Visa", last4="4242")
+        # when
+        with pytest.raises(CardDeclined) as declined:
+            _charge(gateway, "tok_sim_uncommitted")
+    # then
+    assert declined.value.code == "invalid_token"
+    assert not SimulatedProviderOperation.objects.exists()
+
+
+# Injected faults (SIMULATED_PROVIDER_FAULTS)
+
+
+@pytest.fixture
+def faults(settings):
+    def inject(**faults):
+        settings.SIMULATED_PROVIDER_FAULTS = {**settings.SIMULATED_PROVIDER_FAULTS, **faults}
+
+    return inject
+
+
+def test_every_share_is_zero_by_default(settings):
+    assert settings.SIMULATED_PROVIDER_FAULTS == {
+        "provider_error": 0.0, "timeout_after_charge": 0.0, "lookup_failure": 0.0,
+        "latency_ms": 0, "seed": None,
+    }
+
+
+def test_a_provider_error_charges_nothing(gateway, faults):
+    # given
+    token = _token(gateway, SUCCESS)
+    faults(provider_error=1.0)
+    # when
+    with pytest.raises(ProviderError):
+        _charge(gateway, token)
+    # then
+    assert not SimulatedProviderOperation.objects.exists()
+    assert gateway.lookup("invoice-1-attempt-1") is None
+
+
+def test_a_provider_error_refunds_nothing(gateway, faults, charged):
+    # given
+    faults(provider_error=1.0)
+    # when
+    with pytest.raises(ProviderError):
+        _refund(gateway, charged.reference, key="charge-1-refund-1", amount_cents=9900)
+    # then
+    assert not SimulatedProviderOperation.objects.filter(kind="refund").exists()
+    assert gateway.lookup("charge-1-refund-1") is None
+
+
+def test_a_timeout_after_charge_moves_the_money_once_and_the_replay_answers(gateway, faults):
+    # given
+    token = _token(gateway, SUCCESS)
+    faults(timeout_after_charge=1.0)
+    # when
+    with pytest.raises(UnknownOutcome):
+        _charge(gateway, token, key="invoice-7-attempt-1", amount_cents=9900)
+    replay = _charge(gateway, token, key="invoice-7-attempt-1", amount_cents=9900)
+    # then
+    operation = SimulatedProviderOperation.objects.get()
+    assert (operation.status, operation.amount_cents) == ("success", 9900)
+    assert replay.succeeded
+    assert replay.reference == operation.reference
+    assert gateway.lookup("invoice-7-attempt-1").reference == operation.reference
+
+
+def test_a_timeout_after_a_refund_refunds_once_and_the_replay_answers(gateway, faults, charged):
+    # given
+    faults(timeout_after_charge=1.0)
+    # when
+    with pytest.raises(UnknownOutcome):
+        _refund(gateway, charged.reference, key="charge-1-refund-1", amount_cents=9900)
+    replay = _refund(gateway, charged.reference, key="charge-1-refund-1", amount_cents=9900)
+    # then
+    refund = SimulatedProviderOperation.objects.get(kind="refund")
+    assert (refund.amount_cents, refund.charge_reference) == (9900, charged.reference)
+    assert replay.reference == refund.reference
+
+
+def test_a_lookup_failure_raises_provider_error(gateway, faults):
+    # given
+    _charge(gateway, _token(gateway, SUCCESS), key="invoice-1-attempt-1")
+    faults(lookup_failure=1.0)
+    # when
+    with pytest.raises(ProviderError):
+        gateway.lookup("invoice-1-attempt-1")
+    # then
+    assert _charge(gateway, _token(gateway, SUCCESS), key="invoice-2-attempt-1").succeeded
+
+
+def test_the_latency_is_waited_before_every_answer(gateway, faults, charged):
+    # given
+    faults(latency_ms=30)
+    calls = [
+        lambda: _token(gateway, SUCCESS),
+        lambda: _charge(gateway, _token(gateway, SUCCESS), key="invoice-2-attempt-1"),
+        lambda: _refund(gateway, charged.reference, key="charge-1-refund-1", amount_cents=100),
+        lambda: gateway.lookup("invoice-1-attempt-1"),
+    ]
+    for call in calls:
+        # when
+        started = time.perf_counter()
+        call()
+        # then
+        assert time.perf_counter() - started >= 0.03
+
+
+def test_faults_never_touch_a_replay(gateway, faults, charged):
+    # given
+    faults(provider_error=1.0)
+    # when
+    replay = _charge(gateway, _token(gateway, SUCCESS), key="invoice-1-attempt-1",
+                     amount_cents=9900)
+    # then
+    assert replay == charged
+
+
+@pytest.mark.parametrize("fault", ["provider_error", "timeout_after_charge"])
+@pytest.mark.parametrize(("number", "code"), [
+    (GENERIC_DECLINE, "card_declined"),
+    (INSUFFICIENT_FUNDS, "insufficient_funds"),
+    (EXPIRED, "expired_card"),
+])
+def test_a_decline_card_still_declines(gateway, faults, fault, number, code):
+    # given
+    token = _token(gateway, number)
+    faults(**{fault: 1.0})
+    # when
+    with pytest.raises(CardDeclined) as declined:
+        _charge(gateway, token)
+    # then
+    assert declined.value.code == code
+    assert SimulatedProviderOperation.objects.get().status == "declined"
+
+
+def _outcome(call):
+    try:
+        call()
+    except PaymentError as error:
+        return type(error)
+    return "answered"
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    ("provider_error", ProviderError),
+    ("timeout_after_charge", UnknownOutcome),
+])
+def test_a_share_of_charges_gets_the_fault(gateway, faults, fault, error):
+    # given
+    token = _token(gateway, SUCCESS)
+    faults(**{fault: 0.2, "seed": 2026})
+    # when
+    outcomes = [_outcome(lambda n=n: _charge(gateway, token, key=f"invoice-{n}-attempt-1"))
+                for n in range(500)]
+    # then
+    assert set(outcomes) == {error, "answered"}
+    assert 70 <= outcomes.count(error) <= 130
+
+
+def test_a_share_of_lookups_fails(gateway, faults):
+    # given
+    faults(lookup_failure=0.2, seed=2026)
+    # when
+    outcomes = [_outcome(lambda: gateway.lookup("invoice-1-attempt-1")) for _ in range(500)]
+    # then
+    assert set(outcomes) == {ProviderError, "answered"}
+    assert 70 <= outcomes.count(ProviderError) <= 130
+
+
+def test_the_same_seed_injects_the_same_faults(gateway, faults):
+    # given
+    token = _token(gateway, SUCCESS)
+
+    def run(seed, prefix):
+        faults(provider_error=0.5, seed=seed)
+        return [_outcome(lambda n=n: _charge(gateway, token, key=f"{prefix}-{n}"))
+                for n in range(40)]
+
+    # when
+    first, other, again = run(7, "first"), run(8, "other"), run(7, "again")
+    # then
+    assert first == again
+    assert first != other

@@ -35,7 +35,7 @@ from subscriptions.tasks import job_batch
 from tests.factories import PlanFactory, UserFactory, next_retry_at, subscribed
 from tests.threads import at_once
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "simulated_provider"])
 
 PARIS = ZoneInfo("Europe/Paris")
 RENEWAL = datetime(2026, 4, 10, 9, 30, tzinfo=PARIS)

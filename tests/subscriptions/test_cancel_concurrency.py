@@ -15,7 +15,7 @@ from subscriptions.services import subscription_cancel
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 from tests.threads import at_once
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "simulated_provider"])
 
 
 @pytest.fixture

@@ -331,7 +331,7 @@ def test_refused_first_payments_leave_no_gap_in_the_invoice_series(client, plan)
 
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "simulated_provider"])
 def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
     # given: two submissions of the form at once; the first to reach the provider is held
     # until the other has been answered, so the second runs while the first is being paid

@@ -12,7 +12,7 @@ from support.services import SupportError, support_refund_approve, support_reque
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 from tests.threads import at_once
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "simulated_provider"])
 
 
 def test_two_simultaneous_approvals_refund_once(now):
