@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from billing.models import Charge, Invoice, Refund
 from billing.services import refund_execute
-from notifications.models import OutboxEmail
+from notifications.selectors import emails_due
 from notifications.services import email_deliver
 from subscriptions.models import Status, Subscription
 from subscriptions.selectors import renewals_due
@@ -76,7 +76,7 @@ def _pending_refunds(now):
 
 
 def _pending_emails(now):
-    return OutboxEmail.objects.filter(status=OutboxEmail.Status.PENDING)
+    return emails_due(now=now)
 
 
 JOBS = {
