@@ -107,7 +107,7 @@ def email_deliver(*, email_id: int, now=None) -> OutboxEmail:
             sending_started_at=email.sending_started_at,
         ).update(last_error=str(error)[:300], **outcome)
     else:
-        OutboxEmail.objects.filter(pk=email.pk).exclude(status=OutboxEmail.Status.SENT).update(
+        OutboxEmail.objects.filter(pk=email.pk).update(
             status=OutboxEmail.Status.SENT, sent_at=now, next_attempt_at=None
         )
     email.refresh_from_db()
