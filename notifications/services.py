@@ -83,10 +83,11 @@ def email_deliver(*, email_id: int, now=None) -> OutboxEmail:
     call: claim the row (``sending``, committed), send, then record the outcome.
 
     Two workers never both send a row: the claim locks it and checks it is still due. A worker
-    that dies while sending leaves the row ``sending``; once stale it is due again and sent again
-    with the same Message-ID, so a crash repeats a delivery at most once, recognisably. A
-    transient SMTP error makes the row pending again, retried with backoff until
-    EMAIL_RETRY_HORIZON_HOURS after it was queued; then it is failed, for staff to resend."""
+    that dies while sending (or an error that is not a transient SMTP one, raised) leaves the row
+    ``sending``; once stale it is due again and sent again with the same Message-ID, so a crash
+    repeats a delivery at most once, recognisably. A transient SMTP error makes the row pending
+    again, retried with backoff until EMAIL_RETRY_HORIZON_HOURS after it was queued; then it is
+    failed, for staff to resend."""
     now = now or timezone.now()
     email = _claim(email_id=email_id, now=now)
     if email is None:
