@@ -11,8 +11,8 @@ def emails_due(*, now) -> QuerySet[OutboxEmail]:
     left sending so long that the worker sending them must have died (DESIGN §10)."""
     stale = now - timedelta(minutes=settings.EMAIL_SENDING_STALE_MINUTES)
     return OutboxEmail.objects.filter(
-        Q(status=OutboxEmail.Status.PENDING)
-        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        (Q(status=OutboxEmail.Status.PENDING)
+         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
         | Q(status=OutboxEmail.Status.SENDING, sending_started_at__lte=stale)
     )
 
