@@ -508,8 +508,8 @@ def run_floor(n: int) -> float:
         SELECT subscription_id, 'renewed', 'system', NULL, %(now)s, net_cents + vat_cents,
             jsonb_build_object('invoice', number, 'attempt', 1) FROM floor_due""",
         f"""INSERT INTO {t['OutboxEmail']} (occasion_key, kind, customer_id, subscription_id,
-            recipient, language, subject, body_text, body_html, status, attempts, last_error,
-            created_at, sent_at)
+            recipient, language, subject, body_text, body_html, status, message_id, attempts,
+            last_error, created_at, sent_at)
         SELECT 'renewal_receipt:invoice-' || invoice_id || '-paid', 'renewal_receipt',
             customer_id, subscription_id, email, preferred_language,
             'Reçu : votre abonnement ' || plan_name || ' est renouvelé',
@@ -518,7 +518,8 @@ def run_floor(n: int) -> float:
             '<p>Bonjour,</p><p>Facture ' || number || ' : ' || (net_cents + vat_cents)
                 || ' centimes TTC, période du ' || period_start || ' au ' || period_end
                 || '</p>',
-            'sent', 1, '', %(now)s, %(now)s FROM floor_due""",
+            'sent', '<outbox-floor-' || invoice_id || '@example.com>', 1, '', %(now)s, %(now)s
+        FROM floor_due""",
         f"""UPDATE {t['Subscription']} s SET plan_id = d.plan_id,
             pending_plan_id = CASE WHEN s.pending_plan_id = d.plan_id THEN NULL
                                    ELSE s.pending_plan_id END,

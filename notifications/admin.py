@@ -13,8 +13,9 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     """The outbox is history: read-only. "Renvoyer" queues a new copy (a new row)."""
 
     list_display = ["kind", "recipient", "customer_number", "subject", "status", "attempts",
-                    "created_at", "sent_at"]
+                    "next_attempt_at", "created_at", "sent_at"]
     list_filter = ["status", "kind", "language"]
+    show_facets = admin.ShowFacets.ALWAYS  # "Échec (3)": failed emails are counted at a glance
     search_fields = ["recipient", "customer__email", "customer__customer_number",
                      "=subscription__licence_key", "occasion_key", "subject"]
     list_select_related = ["customer"]

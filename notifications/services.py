@@ -1,6 +1,9 @@
-"""The email outbox (DESIGN §10): queue once per occasion, deliver after commit."""
+"""The email outbox (DESIGN §10): queue once per occasion, deliver after commit, retry
+transient SMTP errors with backoff over a long horizon."""
 
+import logging
 import smtplib
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -9,9 +12,14 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from notifications.models import OutboxEmail
+from notifications.selectors import emails_due
 
-MAX_DELIVERY_ATTEMPTS = 5
+logger = logging.getLogger(__name__)
+
+FIRST_RETRY_DELAY = timedelta(minutes=1)
+MAX_RETRY_DELAY = timedelta(hours=1)
 TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
+INTERRUPTED = "Envoi interrompu (le worker s'est arrêté) : résultat inconnu."
 
 
 def render_email(*, kind: str, language: str, context: dict) -> tuple[str, str, str]:
@@ -64,37 +72,81 @@ def email_enqueue(
     return email
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the attempts-th failed attempt: 1 min, doubling, at most 1 h."""
+    doublings = min(attempts - 1, 20)  # past the cap anyway; a bigger power overflows timedelta
+    return min(FIRST_RETRY_DELAY * 2**doublings, MAX_RETRY_DELAY)
+
+
 def email_deliver(*, email_id: int, now=None) -> OutboxEmail:
-    """Send a pending email. The row is locked while sending so two workers never both send it;
-    transient SMTP errors propagate for the task to retry, up to MAX_DELIVERY_ATTEMPTS."""
+    """Send an email if it is due (see emails_due), with no transaction open during the SMTP
+    call: claim the row (``sending``, committed), send, then record the outcome.
+
+    Two workers never both send a row: the claim locks it and checks it is still due. A worker
+    that dies while sending (or an error that is not a transient SMTP one, raised) leaves the row
+    ``sending``; once stale it is due again and sent again with the same Message-ID, so a crash
+    repeats a delivery at most once, recognisably. A transient SMTP error makes the row pending
+    again, retried with backoff until EMAIL_RETRY_HORIZON_HOURS after it was queued; then it is
+    failed, for staff to resend."""
     now = now or timezone.now()
-    failure = None
-    with transaction.atomic():
-        email = OutboxEmail.objects.select_for_update().get(pk=email_id)
-        if email.status != OutboxEmail.Status.PENDING:
-            return email
-        email.attempts += 1
-        message = EmailMultiAlternatives(
-            subject=email.subject,
-            body=email.body_text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[email.recipient],
-        )
-        message.attach_alternative(email.body_html, "text/html")
-        try:
-            message.send()
-        except TRANSIENT_ERRORS as error:
-            failure = error
-            email.last_error = str(error)[:300]
-            if email.attempts >= MAX_DELIVERY_ATTEMPTS:
-                email.status = OutboxEmail.Status.FAILED
+    email = _claim(email_id=email_id, now=now)
+    if email is None:
+        return OutboxEmail.objects.get(pk=email_id)
+    try:
+        _message(email).send()
+    except TRANSIENT_ERRORS as error:
+        logger.warning("email %s not sent (attempt %s): %s", email.pk, email.attempts, error)
+        if now >= _give_up_at(email):
+            outcome = {"status": OutboxEmail.Status.FAILED, "next_attempt_at": None}
         else:
-            email.status = OutboxEmail.Status.SENT
-            email.sent_at = now
-        email.save(update_fields=["attempts", "last_error", "status", "sent_at"])
-    if failure is not None and email.status == OutboxEmail.Status.PENDING:
-        raise failure
+            outcome = {"status": OutboxEmail.Status.PENDING,
+                       "next_attempt_at": now + retry_delay(email.attempts)}
+        # Only while this claim still owns the row: a worker that took it over once it went
+        # stale records its own outcome.
+        OutboxEmail.objects.filter(
+            pk=email.pk, status=OutboxEmail.Status.SENDING,
+            sending_started_at=email.sending_started_at,
+        ).update(last_error=str(error)[:300], **outcome)
+    else:
+        OutboxEmail.objects.filter(pk=email.pk).update(
+            status=OutboxEmail.Status.SENT, sent_at=now, next_attempt_at=None
+        )
+    email.refresh_from_db()
     return email
+
+
+def _claim(*, email_id: int, now) -> OutboxEmail | None:
+    with transaction.atomic():
+        email = emails_due(now=now).select_for_update().filter(pk=email_id).first()
+        if email is None:
+            return None
+        if email.status == OutboxEmail.Status.SENDING and now >= _give_up_at(email):
+            # Its worker died while sending it, and the horizon has passed.
+            email.status = OutboxEmail.Status.FAILED
+            email.last_error = INTERRUPTED
+            email.save(update_fields=["status", "last_error"])
+            return None
+        email.status = OutboxEmail.Status.SENDING
+        email.attempts += 1
+        email.sending_started_at = now
+        email.save(update_fields=["status", "attempts", "sending_started_at"])
+    return email
+
+
+def _give_up_at(email: OutboxEmail):
+    return email.created_at + timedelta(hours=settings.EMAIL_RETRY_HORIZON_HOURS)
+
+
+def _message(email: OutboxEmail) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.recipient],
+        headers={"Message-ID": email.message_id},
+    )
+    message.attach_alternative(email.body_html, "text/html")
+    return message
 
 
 RESEND_MARKER = ":resend:"

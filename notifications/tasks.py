@@ -1,11 +1,10 @@
 from celery import shared_task
 
-from notifications.services import TRANSIENT_ERRORS
+from notifications.services import email_deliver
 
 
-@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=60, retry_backoff_max=3600,
-             max_retries=10)
+@shared_task
 def email_deliver_task(email_id: int) -> None:
-    from notifications.services import email_deliver
-
+    """Deliver one email now. A transient SMTP error leaves it pending with its next attempt
+    time; the outbox scan (subscriptions.jobs, deliver_emails) retries it, not Celery."""
     email_deliver(email_id=email_id)

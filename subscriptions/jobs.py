@@ -12,7 +12,7 @@ from django.conf import settings
 from billing.dunning import charges_to_resume, retries_due
 from billing.models import Invoice, Refund
 from billing.services import refund_execute
-from notifications.models import OutboxEmail
+from notifications.selectors import emails_due
 from notifications.services import email_deliver
 from subscriptions.models import Status, Subscription
 from subscriptions.selectors import renewals_due
@@ -64,7 +64,7 @@ def _pending_refunds(now):
 
 
 def _pending_emails(now):
-    return OutboxEmail.objects.filter(status=OutboxEmail.Status.PENDING)
+    return emails_due(now=now)
 
 
 JOBS = {

@@ -122,6 +122,9 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# A hung SMTP server raises TimeoutError (a transient error, retried) instead of holding a
+# worker past EMAIL_SENDING_STALE_MINUTES; EMAIL_URL's ?timeout= overrides it.
+EMAIL_TIMEOUT = 30
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Abonnements <abonnements@example.com>")
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@example.com")
@@ -191,6 +194,11 @@ UNKNOWN_CHARGE_MIN_AGE_MINUTES = 15
 PROVIDER_RETRY_MINUTES = [1, 5, 15, 60, 180, 360]
 # Charges still unsettled this long after they were prepared are shown to staff.
 CHARGE_OUTAGE_HORIZON_HOURS = env.int("CHARGE_OUTAGE_HORIZON_HOURS", default=6)
+# Transient SMTP errors are retried with backoff for this long after an email is queued;
+# then it is failed, for staff to resend (DESIGN §10).
+EMAIL_RETRY_HORIZON_HOURS = env.int("EMAIL_RETRY_HORIZON_HOURS", default=72)
+# An email left sending this long (a crashed worker) is sent again, with the same Message-ID.
+EMAIL_SENDING_STALE_MINUTES = 10
 # Reminder emails (DESIGN §10), in days before the date concerned.
 PRE_CHARGE_NOTICE_DAYS = {"month": 3, "year": 7}
 ANNUAL_RENEWAL_NOTICE_DAYS = 45

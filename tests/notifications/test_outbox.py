@@ -1,7 +1,10 @@
 """The email outbox (DESIGN §10): one email per occasion, delivered after commit, transient
-SMTP errors retried a bounded number of times, rendered in the customer's language."""
+SMTP errors retried later with backoff, rendered in the customer's language. Outages, crashes
+and concurrent workers: test_outbox_outage.py."""
 
+import re
 import smtplib
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -10,7 +13,7 @@ from django.core.mail import EmailMultiAlternatives
 from billing.models import Invoice
 from config.celery import app as celery_app
 from notifications.models import OutboxEmail
-from notifications.services import MAX_DELIVERY_ATTEMPTS, email_deliver, email_enqueue
+from notifications.services import email_deliver, email_enqueue, retry_delay
 from notifications.tasks import email_deliver_task
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -66,6 +69,8 @@ def test_enqueue_stores_a_pending_rendered_email(subscription, now):
     assert (email.recipient, email.language) == (subscription.customer.email, "fr")
     assert (email.status, email.attempts, email.created_at, email.sent_at) == (
         OutboxEmail.Status.PENDING, 0, now, None)
+    assert email.next_attempt_at is None  # due at once
+    assert re.fullmatch(r"<outbox-[0-9a-f]{32}@example\.com>", email.message_id)
     assert email.subject == "Bienvenue : votre abonnement Essentiel est actif"
     assert subscription.licence_key in email.body_text
     assert f"<code>{subscription.licence_key}</code>" in email.body_html
@@ -123,9 +128,11 @@ def test_deliver_sends_text_and_html_and_marks_sent(queued, now):
     assert message.body == queued.body_text
     assert message.alternatives == [(queued.body_html, "text/html")]
     assert message.from_email == "Abonnements <abonnements@example.com>"
+    assert message.message()["Message-ID"] == queued.message_id
     email.refresh_from_db()
     assert (email.status, email.sent_at, email.attempts, email.last_error) == (
         OutboxEmail.Status.SENT, now, 1, "")
+    assert email.sending_started_at == now
 
 
 def test_deliver_again_is_a_no_op(queued, now):
@@ -139,49 +146,50 @@ def test_deliver_again_is_a_no_op(queued, now):
     assert (email.status, email.sent_at, email.attempts) == (OutboxEmail.Status.SENT, now, 1)
 
 
-def test_a_transient_smtp_error_keeps_it_pending_and_is_raised_for_a_retry(queued, smtp_down,
-                                                                          now):
+def test_a_transient_smtp_error_keeps_it_pending_until_its_next_attempt(queued, smtp_down,
+                                                                        now):
     # when
-    with pytest.raises(smtplib.SMTPServerDisconnected):
-        email_deliver(email_id=queued.pk, now=now)
+    email = email_deliver(email_id=queued.pk, now=now)
     # then
-    email = OutboxEmail.objects.get(pk=queued.pk)
+    email.refresh_from_db()
     assert (email.status, email.attempts, email.sent_at) == (OutboxEmail.Status.PENDING, 1, None)
+    assert email.next_attempt_at == now + timedelta(minutes=1)
     assert email.last_error == "Connection unexpectedly closed"
     assert len(smtp_down) == 1
     assert mail.outbox == []
 
 
+def test_before_its_next_attempt_it_is_not_tried_again(queued, smtp_down, now):
+    # given
+    email_deliver(email_id=queued.pk, now=now)
+    # when
+    email = email_deliver(email_id=queued.pk, now=now + timedelta(seconds=59))
+    # then
+    assert (email.status, email.attempts) == (OutboxEmail.Status.PENDING, 1)
+    assert len(smtp_down) == 1
+
+
 def test_a_retry_after_a_transient_error_sends_it(queued, monkeypatch, smtp_down, now):
     # given
-    with pytest.raises(smtplib.SMTPServerDisconnected):
-        email_deliver(email_id=queued.pk, now=now)
+    email_deliver(email_id=queued.pk, now=now)
     monkeypatch.undo()
     # when
-    email = email_deliver(email_id=queued.pk, now=now + days(1))
+    email = email_deliver(email_id=queued.pk, now=now + timedelta(minutes=1))
     # then
-    assert (email.status, email.attempts, email.sent_at) == (
-        OutboxEmail.Status.SENT, 2, now + days(1))
+    assert (email.status, email.attempts, email.sent_at, email.next_attempt_at) == (
+        OutboxEmail.Status.SENT, 2, now + timedelta(minutes=1), None)
     assert len(mail.outbox) == 1
 
 
-def test_after_max_attempts_it_is_failed_and_never_sent_again(queued, smtp_down, now):
-    # given
-    for _ in range(MAX_DELIVERY_ATTEMPTS - 1):
-        with pytest.raises(smtplib.SMTPServerDisconnected):
-            email_deliver(email_id=queued.pk, now=now)
-    assert OutboxEmail.objects.get(pk=queued.pk).status == OutboxEmail.Status.PENDING
-    # when
-    email = email_deliver(email_id=queued.pk, now=now)
-    again = email_deliver(email_id=queued.pk, now=now)
-    # then
-    assert (email.status, email.attempts) == (OutboxEmail.Status.FAILED, MAX_DELIVERY_ATTEMPTS)
-    assert (again.status, again.attempts) == (OutboxEmail.Status.FAILED, MAX_DELIVERY_ATTEMPTS)
-    assert len(smtp_down) == MAX_DELIVERY_ATTEMPTS
-    assert OutboxEmail.objects.get(pk=queued.pk).sent_at is None
+@pytest.mark.parametrize(("attempts", "minutes"), [
+    (1, 1), (2, 2), (3, 4), (4, 8), (5, 16), (6, 32), (7, 60), (8, 60), (500, 60),
+])
+def test_the_delay_before_the_next_attempt_doubles_up_to_an_hour(attempts, minutes):
+    assert retry_delay(attempts) == timedelta(minutes=minutes)
 
 
-def test_a_non_transient_error_is_not_counted_as_an_attempt(queued, monkeypatch, now):
+def test_a_non_transient_error_is_raised_and_leaves_it_sending_like_a_crash(queued,
+                                                                           monkeypatch, now):
     # given
     def broken(self, fail_silently=False):
         raise ValueError("bug")
@@ -192,27 +200,31 @@ def test_a_non_transient_error_is_not_counted_as_an_attempt(queued, monkeypatch,
         email_deliver(email_id=queued.pk, now=now)
     # then
     email = OutboxEmail.objects.get(pk=queued.pk)
-    assert (email.status, email.attempts) == (OutboxEmail.Status.PENDING, 0)
+    assert (email.status, email.attempts, email.sending_started_at) == (
+        OutboxEmail.Status.SENDING, 1, now)
 
 
 @pytest.fixture
-def inline_retries(monkeypatch):
-    """Eager tasks retry in line instead of raising celery's Retry."""
+def errors_in_results(monkeypatch):
+    """Eager tasks report their errors in the result instead of raising them."""
     monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
 
 
-def test_the_delivery_task_retries_transient_errors_until_failed(queued, smtp_down,
-                                                                inline_retries):
+def test_the_delivery_task_makes_one_attempt_and_leaves_retries_to_the_outbox_scan(
+    queued, smtp_down, errors_in_results, now
+):
     # when
-    result = email_deliver_task.apply(args=[queued.pk])
+    first = email_deliver_task.apply(args=[queued.pk])
+    second = email_deliver_task.apply(args=[queued.pk])
     # then
-    assert result.successful()
+    assert first.successful() and second.successful()
     email = OutboxEmail.objects.get(pk=queued.pk)
-    assert (email.status, email.attempts) == (OutboxEmail.Status.FAILED, MAX_DELIVERY_ATTEMPTS)
-    assert len(smtp_down) == MAX_DELIVERY_ATTEMPTS
+    assert (email.status, email.attempts, email.next_attempt_at) == (
+        OutboxEmail.Status.PENDING, 1, now + timedelta(minutes=1))
+    assert len(smtp_down) == 1
 
 
-def test_the_delivery_task_does_not_retry_a_bug(queued, monkeypatch, inline_retries):
+def test_the_delivery_task_does_not_retry_a_bug(queued, monkeypatch, errors_in_results):
     # given
     calls = []
 
