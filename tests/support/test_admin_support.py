@@ -10,6 +10,7 @@ from notifications.models import OutboxEmail
 from subscriptions.models import SubscriptionEvent
 from support.models import SupportMessage, SupportRequest
 from support.services import SupportError, support_refund_approve
+from tests.confirmations import confirm
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +117,7 @@ def test_staff_without_the_permission_cannot_answer(refund_request):
     # when
     replied = outsider.post(_reply_url(refund_request), {"body": "x",
                                                          "status": "resolved"})
-    refunded = outsider.post(_refund_url(refund_request), {"decision": "refuse", "body": "x"})
+    refunded = confirm(outsider, _refund_url(refund_request), {"decision": "refuse", "body": "x"})
 
     # then
     assert replied.status_code == 403
@@ -126,7 +127,7 @@ def test_staff_without_the_permission_cannot_answer(refund_request):
 
 def _approve(client, support_request, amount="5,00"):
     charge = Charge.objects.get(invoice__subscription=support_request.subscription)
-    return client.post(_refund_url(support_request), {
+    return confirm(client, _refund_url(support_request), {
         "decision": "approve", "charge": charge.pk, "amount": amount, "body": "",
     })
 
@@ -160,7 +161,7 @@ def test_approving_refunds_once_and_tells_the_customer(
 
 def test_refusing_moves_no_money_and_tells_the_customer(staff_client, refund_request):
     # when
-    response = staff_client.post(_refund_url(refund_request), {
+    response = confirm(staff_client, _refund_url(refund_request), {
         "decision": "refuse", "body": "Votre demande dépasse le délai de rétractation.",
     })
 
@@ -181,7 +182,7 @@ def test_a_refusal_needs_a_message(staff_client, refund_request):
     before = _money_state(refund_request)
 
     # when
-    response = staff_client.post(_refund_url(refund_request), {"decision": "refuse",
+    response = confirm(staff_client, _refund_url(refund_request), {"decision": "refuse",
                                                                 "body": ""})
 
     # then
@@ -243,7 +244,7 @@ def test_admin_posts_without_csrf_are_refused(staff_user, refund_request):
 
     # when
     replied = strict.post(_reply_url(refund_request), {"body": "x", "status": "resolved"})
-    refunded = strict.post(_refund_url(refund_request), {"decision": "refuse", "body": "x"})
+    refunded = confirm(strict, _refund_url(refund_request), {"decision": "refuse", "body": "x"})
 
     # then
     assert (replied.status_code, refunded.status_code) == (403, 403)
@@ -260,7 +261,7 @@ def test_a_request_that_is_not_about_a_refund_has_no_refund_page(
                                       body="Bonjour", now=now)
 
     # when
-    response = staff_client.post(_refund_url(question), {"decision": "refuse", "body": "x"},
+    response = confirm(staff_client, _refund_url(question), {"decision": "refuse", "body": "x"},
                                  follow=True)
 
     # then

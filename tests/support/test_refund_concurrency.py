@@ -9,6 +9,7 @@ from billing.models import Charge, Refund
 from notifications.models import OutboxEmail
 from support.models import SupportRequest
 from support.services import SupportError, support_refund_approve, support_request_create
+from tests.confirmations import confirm
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 from tests.threads import at_once
 
@@ -33,8 +34,8 @@ def test_two_simultaneous_approvals_refund_once(now):
         clients.append(client)
 
     def approve(client):
-        return lambda: client.post(url, {"decision": "approve", "charge": charge.pk,
-                                         "amount": "5,00"}).status_code
+        return lambda: confirm(client, url, {"decision": "approve", "charge": charge.pk,
+                                             "amount": "5,00"}).status_code
 
     # when
     statuses = at_once(*(approve(client) for client in clients))
