@@ -2,6 +2,7 @@
 as a member of the "Support" group."""
 
 import pytest
+from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
@@ -10,7 +11,7 @@ from notifications.models import OutboxEmail
 from subscriptions.models import SubscriptionEvent
 from support.models import SupportMessage, SupportRequest
 from support.services import SupportError, support_refund_approve
-from tests.confirmations import confirm
+from tests.confirmations import confirm, form_key
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +158,64 @@ def test_approving_refunds_once_and_tells_the_customer(
     assert email.recipient == customer.email
     assert "5,00" in email.body_text
     assert refund_request.messages.filter(author="staff").count() == 1
+
+
+def _opened_decision_form(client, support_request):
+    response = client.get(_refund_url(support_request))
+    assert response.status_code == 200
+    return form_key(response)
+
+
+def test_an_approval_posted_twice_refunds_once_and_says_so(staff_client, refund_request):
+    # given
+    charge = Charge.objects.get(invoice__subscription=refund_request.subscription)
+    data = {"decision": "approve", "charge": charge.pk, "amount": "5,00", "body": "",
+            "action_key": _opened_decision_form(staff_client, refund_request)}
+
+    # when
+    first = staff_client.post(_refund_url(refund_request), data)
+    second = staff_client.post(_refund_url(refund_request), data)
+
+    # then
+    assert (first.status_code, second.status_code) == (302, 302)
+    assert list(Refund.objects.values_list("amount_cents", flat=True)) == [500]
+    assert refund_request.messages.filter(author="staff").count() == 1
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+    message = [str(m) for m in get_messages(second.wsgi_request)][-1]
+    assert "Cette action a déjà été effectuée" in message
+    assert "Remboursement de 5,00\u00a0€ accordé" in message
+
+
+def test_a_refusal_posted_twice_is_sent_once(staff_client, refund_request):
+    # given
+    data = {"decision": "refuse", "body": "Hors délai.",
+            "action_key": _opened_decision_form(staff_client, refund_request)}
+
+    # when
+    staff_client.post(_refund_url(refund_request), data)
+    second = staff_client.post(_refund_url(refund_request), data)
+
+    # then
+    assert refund_request.messages.filter(author="staff").count() == 1
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+    message = [str(m) for m in get_messages(second.wsgi_request)][-1]
+    assert "Cette action a déjà été effectuée" in message and "Remboursement refusé" in message
+
+
+def test_a_decision_without_its_key_is_refused_and_changes_nothing(staff_client,
+                                                                   refund_request):
+    # given
+    before = _money_state(refund_request)
+    charge = Charge.objects.get(invoice__subscription=refund_request.subscription)
+
+    # when
+    response = staff_client.post(_refund_url(refund_request), {
+        "decision": "approve", "charge": charge.pk, "amount": "5,00", "body": ""})
+
+    # then
+    assert response.status_code == 200
+    assert "clé d&#x27;action absente ou incorrecte" in response.content.decode()
+    assert _money_state(refund_request) == before
 
 
 def test_refusing_moves_no_money_and_tells_the_customer(staff_client, refund_request):

@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.action_keys import new_action_key
 from billing.models import Charge, Refund
 from notifications.models import OutboxEmail
 from support.models import SupportRequest
@@ -48,6 +49,33 @@ def test_two_simultaneous_approvals_refund_once(now):
     support_request.refresh_from_db()
     assert support_request.refund_decision == SupportRequest.RefundDecision.APPROVED
     assert support_request.refund == refund
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+
+
+def test_one_approval_form_posted_ten_times_at_once_refunds_once(now):
+    # given
+    subscription = subscribed(plan=PlanFactory(), at=now - days(20))
+    support_request = support_request_create(
+        customer=subscription.customer, subject="Remboursement", category="refund",
+        body="Merci", subscription=subscription, now=now,
+    )
+    charge = Charge.objects.get(invoice__subscription=subscription)
+    url = reverse("admin:support_supportrequest_refund", args=[support_request.pk])
+    staff = UserFactory(email="a@example.com", is_staff=True, is_superuser=True)
+    data = {"decision": "approve", "charge": charge.pk, "amount": "5,00",
+            "action_key": new_action_key()}
+    clients = []
+    for _ in range(10):
+        client = Client()
+        client.force_login(staff)
+        clients.append(client)
+
+    # when
+    statuses = at_once(*(lambda c=client: c.post(url, data).status_code for client in clients))
+
+    # then
+    assert set(statuses) == {302}
+    assert list(Refund.objects.values_list("amount_cents", flat=True)) == [500]
     assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
 
 
