@@ -141,6 +141,12 @@ def test_staff_refunds_part_of_a_charge(admin_client, superuser, subscription,
 @pytest.mark.parametrize("amount, error", [
     ("9,91", "dépasse ce qui reste remboursable"),
     ("abc", "Indiquez un montant en euros"),
+    ("1e0", "Indiquez un montant en euros"),
+    ("0_5", "Indiquez un montant en euros"),
+    ("٥", "Indiquez un montant en euros"),
+    ("1,2,3", "Indiquez un montant en euros"),
+    ("-5", "Indiquez un montant en euros"),
+    ("", "obligatoire"),
     ("1,234", "au plus deux décimales"),
     ("0", "positif"),
 ])
@@ -156,6 +162,17 @@ def test_a_refund_over_the_remainder_or_a_bad_amount_changes_nothing(admin_clien
     assert any(error in message for message in _messages(response))
     assert not Refund.objects.exists()
     assert not _staff_events(subscription, SubscriptionEvent.Kind.STAFF_REFUND)
+
+
+@pytest.mark.parametrize("amount, cents", [("4,35", 435), ("4.35", 435), ("4,3 €", 430),
+                                           ("€\u00a04", 400)])
+def test_refund_amounts_are_read_exactly(admin_client, subscription, amount, cents):
+    # when
+    response = confirm(admin_client, _action_url(subscription, "refund"),
+                       {"charge": _initial_charge(subscription).pk, "amount": amount})
+    # then
+    assert response.status_code == 302
+    assert list(Refund.objects.values_list("amount_cents", flat=True)) == [cents]
 
 
 def test_a_second_partial_refund_is_capped_by_the_first(admin_client, subscription):
@@ -330,7 +347,8 @@ def test_renewal_happens_after_the_extended_end(subscription, superuser):
     assert charge.invoice.period_start == end + days(5)
 
 
-@pytest.mark.parametrize("value", ["0", "366", "-3", "abc", ""])
+@pytest.mark.parametrize("value", ["0", "366", "-3", "abc", "", "+5", "5.0", "1_0", "1e1",
+                                   "١٠", "１０"])
 def test_a_bad_number_of_days_changes_nothing(admin_client, subscription, value):
     # given
     end = subscription.current_period_end
@@ -561,6 +579,21 @@ def _plan_post(plan, **changes):
         "features": '["1 appareil"]', "refund_window_days": plan.refund_window_days,
         "renewal_refund_window_days": 0, "commitment_months": 0, "is_active": "on", **changes,
     }
+
+
+@pytest.mark.parametrize("field", ["price_cents", "refund_window_days", "commitment_months"])
+def test_plan_numbers_are_ascii_digits_only(admin_client, subscription, field):
+    # given
+    plan = subscription.plan
+    before = (plan.price_cents, plan.refund_window_days, plan.commitment_months)
+    # when
+    response = admin_client.post(reverse("admin:subscriptions_plan_change", args=[plan.pk]),
+                                 _plan_post(plan, **{field: "١٢", "confirm_price_change": "on"}))
+    # then
+    plan.refresh_from_db()
+    assert response.status_code == 200
+    assert "Indiquez un nombre entier, en chiffres." in response.content.decode()
+    assert (plan.price_cents, plan.refund_window_days, plan.commitment_months) == before
 
 
 def test_plan_prices_are_formatted(admin_client, subscription):

@@ -250,7 +250,8 @@ def test_a_refusal_needs_a_message(staff_client, refund_request):
     assert _money_state(refund_request) == before
 
 
-@pytest.mark.parametrize("amount", ["9,91", "100", "abc", "0", "-1", "1,234"])
+@pytest.mark.parametrize("amount", ["9,91", "100", "abc", "0", "-1", "1,234", "5,001",
+                                    "1e0", "0_5", "٥", "1,2,3", ""])
 def test_a_bad_amount_is_an_admin_error_and_changes_nothing(
     staff_client, refund_request, amount
 ):
