@@ -118,18 +118,21 @@ class SupportRequestAdmin(admin.ModelAdmin):
     def _reply(self, request, pk):
         support_request = self._answerable(request, pk)
         form = StaffReplyForm(request.POST)
+        outcome = perform_once(key=form.posted_action_key, user=request.user,
+                               perform=lambda: self._send_reply(request, support_request, form))
+        messages.add_message(request, outcome.level, outcome.message)
+        return HttpResponseRedirect(self._change_url(support_request))
+
+    def _send_reply(self, request, support_request, form) -> tuple[int, str]:
         if not form.is_valid():
             errors = " ".join(error for errors in form.errors.values() for error in errors)
-            messages.error(request, f"Réponse non envoyée : {errors}")
-            return HttpResponseRedirect(self._change_url(support_request))
+            raise ActionRefused(f"Réponse non envoyée : {errors}")
         try:
             support_reply_add(request=support_request, staff_user=request.user,
                               body=form.cleaned_data["body"], status=form.cleaned_data["status"])
         except SupportError as error:
-            messages.error(request, f"Réponse non envoyée : {error}")
-        else:
-            messages.success(request, f"Réponse envoyée à {support_request.customer.email}.")
-        return HttpResponseRedirect(self._change_url(support_request))
+            raise ActionRefused(f"Réponse non envoyée : {error}") from error
+        return messages.SUCCESS, f"Réponse envoyée à {support_request.customer.email}."
 
     def refund_view(self, request, pk):
         return require_http_methods(["GET", "POST"])(self._refund)(request, pk)

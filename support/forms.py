@@ -69,7 +69,7 @@ class SupportReplyForm(forms.Form):
 
 # Staff forms (admin): French only, like the rest of the admin.
 
-class StaffReplyForm(forms.Form):
+class StaffReplyForm(ActionKeyForm):
     body = forms.CharField(
         label="Réponse au client",
         max_length=MESSAGE_MAX_LENGTH,

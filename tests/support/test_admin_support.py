@@ -68,7 +68,7 @@ def test_a_staff_reply_adds_a_message_and_emails_the_customer_once(
     staff_client, staff_user, refund_request, customer, customer_client
 ):
     # when
-    response = staff_client.post(_reply_url(refund_request), {
+    response = confirm(staff_client, _reply_url(refund_request), {
         "body": "Pouvez-vous nous donner le numéro de facture ?",
         "status": "awaiting_customer",
     })
@@ -94,6 +94,21 @@ def test_a_staff_reply_adds_a_message_and_emails_the_customer_once(
     assert "En attente de votre réponse" in thread
 
 
+def test_a_reply_posted_twice_is_sent_once(staff_client, refund_request):
+    # given: the key of the reply form on the request's page
+    key = form_key(staff_client.get(_change_url(refund_request)))
+    data = {"body": "Nous regardons.", "status": "awaiting_customer", "action_key": key}
+
+    # when
+    staff_client.post(_reply_url(refund_request), data)
+    second = staff_client.post(_reply_url(refund_request), data, follow=True)
+
+    # then
+    assert refund_request.messages.filter(author=SupportMessage.Author.STAFF).count() == 1
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+    assert "Cette action a déjà été effectuée" in second.content.decode()
+
+
 def test_an_empty_staff_reply_is_an_admin_error_and_changes_nothing(
     staff_client, refund_request
 ):
@@ -101,7 +116,7 @@ def test_an_empty_staff_reply_is_an_admin_error_and_changes_nothing(
     before = _money_state(refund_request)
 
     # when
-    response = staff_client.post(_reply_url(refund_request), {"body": " ",
+    response = confirm(staff_client, _reply_url(refund_request), {"body": " ",
                                                                "status": "resolved"},
                                  follow=True)
 
@@ -116,7 +131,7 @@ def test_staff_without_the_permission_cannot_answer(refund_request):
     outsider.force_login(UserFactory(email="stagiaire@example.com", is_staff=True))
 
     # when
-    replied = outsider.post(_reply_url(refund_request), {"body": "x",
+    replied = confirm(outsider, _reply_url(refund_request), {"body": "x",
                                                          "status": "resolved"})
     refunded = confirm(outsider, _refund_url(refund_request), {"decision": "refuse", "body": "x"})
 
@@ -303,7 +318,7 @@ def test_admin_posts_without_csrf_are_refused(staff_user, refund_request):
     before = _money_state(refund_request)
 
     # when
-    replied = strict.post(_reply_url(refund_request), {"body": "x", "status": "resolved"})
+    replied = confirm(strict, _reply_url(refund_request), {"body": "x", "status": "resolved"})
     refunded = confirm(strict, _refund_url(refund_request), {"decision": "refuse", "body": "x"})
 
     # then
