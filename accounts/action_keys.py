@@ -82,7 +82,8 @@ def _repeated(claimed: ActionKey) -> Outcome:
         ) % {"message": claimed.message})
     if claimed.status == ActionKey.Status.REFUSED:
         return Outcome(messages.ERROR, _(
-            "Cette confirmation a déjà été envoyée et refusée ; rien n'a été fait : %(message)s"
+            "Cette confirmation a déjà été envoyée et refusée ; elle n'a pas été refaite. "
+            "Motif : %(message)s"
         ) % {"message": claimed.message}, refused=True)
     # Still running, or interrupted: its effect is unknown, so it is not tried again.
     return Outcome(messages.WARNING, _(
