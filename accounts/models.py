@@ -71,3 +71,31 @@ class User(AbstractUser):
 def user_display(user) -> str:
     """How allauth names a customer in its pages and emails (ACCOUNT_USER_DISPLAY)."""
     return user.get_full_name() or user.email
+
+
+class ActionKey(models.Model):
+    """The one-time key of a staff confirmation form (accounts.action_keys): the first POST of
+    a key claims it and performs the action; a later POST of the same key only repeats the
+    outcome recorded here."""
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", _("en cours")
+        DONE = "done", _("effectuée")
+        REFUSED = "refused", _("refusée")
+
+    key = models.CharField(max_length=32, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.CLAIMED)
+    # The django.contrib.messages level and text the staff member was shown.
+    level = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+    claimed_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("clé d'action")
+        verbose_name_plural = _("clés d'action")
+
+    def __str__(self):
+        return f"{self.key} ({self.status})"

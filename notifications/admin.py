@@ -4,8 +4,13 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.action_keys import ActionKeyForm, perform_once
 from notifications.models import OutboxEmail
 from notifications.services import email_resend
+
+
+class ResendConfirmForm(ActionKeyForm):
+    pass
 
 
 @admin.register(OutboxEmail)
@@ -52,15 +57,19 @@ class OutboxEmailAdmin(admin.ModelAdmin):
                 "opts": self.opts,
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "select_across": request.POST.get("select_across", "0"),
+                "form": ResendConfirmForm(),
             }
             return TemplateResponse(
                 request, "admin/notifications/outboxemail/resend_confirmation.html", context
             )
-        for email in emails:
-            email_resend(email=email, staff_user=request.user)
-        self.message_user(
-            request,
-            gettext("E-mails remis en file d'envoi : %(count)d.") % {"count": len(emails)},
-            messages.SUCCESS,
-        )
+
+        def perform():
+            for email in emails:
+                email_resend(email=email, staff_user=request.user)
+            return messages.SUCCESS, gettext("E-mails remis en file d'envoi : %(count)d.") % {
+                "count": len(emails)}
+
+        outcome = perform_once(key=ResendConfirmForm(request.POST).posted_action_key,
+                               user=request.user, perform=perform)
+        self.message_user(request, outcome.message, outcome.level)
         return None

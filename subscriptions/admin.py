@@ -4,7 +4,6 @@ confirmation page, calling the same services as the portal."""
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,7 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.action_keys import ActionKeyForm, ActionRefused, perform_once
 from billing.models import Charge, Invoice
+from billing.parsing import WholeNumberField, euros_to_cents
 from billing.selectors import default_card
 from billing.templatetags.money import money
 from subscriptions.models import (
@@ -90,6 +91,9 @@ class PlanAdminForm(forms.ModelForm):
         fields = ["code", "name", "tier", "interval", "price_cents", "currency", "features",
                   "refund_window_days", "renewal_refund_window_days", "commitment_months",
                   "is_active"]
+        field_classes = {name: WholeNumberField for name in [
+            "tier", "price_cents", "refund_window_days", "renewal_refund_window_days",
+            "commitment_months"]}
 
     def clean(self):
         cleaned = super().clean()
@@ -237,23 +241,7 @@ class RefundWindowFilter(admin.SimpleListFilter):
 # Staff action forms
 
 
-def euros_to_cents(text: str) -> int:
-    """"12,50" or "12.50 €" → 1250, exactly; more than two decimals is refused."""
-    cleaned = re.sub(r"[\s\u00a0\u202f€]", "", text or "").replace(",", ".")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        raise ValidationError(_("Indiquez un montant en euros, par exemple 12,50."))
-    if amount.as_tuple().exponent < -2:
-        raise ValidationError(_("Indiquez un montant avec au plus deux décimales."))
-    if amount <= 0:
-        raise ValidationError(_("Le montant doit être positif."))
-    return int(amount * 100)
-
-
-class RefundForm(forms.Form):
+class RefundForm(ActionKeyForm):
     charge = forms.TypedChoiceField(label=gettext_lazy("Paiement"), coerce=int)
     amount = forms.CharField(label=gettext_lazy("Montant à rembourser (€ TTC)"), max_length=20)
 
@@ -273,7 +261,7 @@ class RefundForm(forms.Form):
         return euros_to_cents(self.cleaned_data["amount"])
 
 
-class CancelForm(forms.Form):
+class CancelForm(ActionKeyForm):
     reason = forms.ChoiceField(
         label=gettext_lazy("Motif"), required=False,
         choices=[("", "—"), *CancelReason.choices],
@@ -282,19 +270,19 @@ class CancelForm(forms.Form):
                                     widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
-class EndNowForm(forms.Form):
+class EndNowForm(ActionKeyForm):
     refund = forms.BooleanField(
         label=gettext_lazy("Rembourser ce qui reste remboursable sur la période en cours"),
         required=False,
     )
 
 
-class ExtendForm(forms.Form):
-    days = forms.IntegerField(label=gettext_lazy("Nombre de jours"), min_value=1,
-                              max_value=EXTEND_MAX_DAYS)
+class ExtendForm(ActionKeyForm):
+    days = WholeNumberField(label=gettext_lazy("Nombre de jours"), min_value=1,
+                            max_value=EXTEND_MAX_DAYS)
 
 
-class ResendEmailForm(forms.Form):
+class ResendEmailForm(ActionKeyForm):
     email = forms.TypedChoiceField(label=gettext_lazy("E-mail à renvoyer"), coerce=int,
                                    widget=forms.RadioSelect)
 
@@ -308,7 +296,7 @@ class ResendEmailForm(forms.Form):
         ]
 
 
-class ConfirmForm(forms.Form):
+class ConfirmForm(ActionKeyForm):
     pass
 
 
@@ -433,18 +421,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
         data = request.POST if request.method == "POST" else None
         form, context, perform = handler(request, subscription, data, now)
         if request.method == "POST":
-            if form.is_valid():
-                try:
-                    success = perform(form.cleaned_data)
-                except (StaffActionError, CancellationError) as error:
-                    messages.error(request, str(error))
-                else:
-                    level, message = success if isinstance(success, tuple) else (
-                        messages.SUCCESS, success)
-                    messages.add_message(request, level, message)
-                    return redirect(change_url)
-            else:
-                messages.error(request, _form_errors(form))
+            outcome = perform_once(key=form.posted_action_key, user=request.user, now=now,
+                                   perform=lambda: _validated_perform(form, perform))
+            messages.add_message(request, outcome.level, outcome.message)
+            if not outcome.refused:
+                return redirect(change_url)
         context = {
             **self.admin_site.each_context(request),
             **context,
@@ -573,6 +554,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
             return _("Nouvelle clé de licence : %(key)s.") % {"key": updated.licence_key}
 
         return ConfirmForm(data), {}, perform
+
+
+def _validated_perform(form, perform):
+    if not form.is_valid():
+        raise ActionRefused(_form_errors(form))
+    try:
+        result = perform(form.cleaned_data)
+    except (StaffActionError, CancellationError) as error:
+        raise ActionRefused(str(error)) from error
+    return result if isinstance(result, tuple) else (messages.SUCCESS, result)
 
 
 def _form_errors(form) -> str:

@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.action_keys import ActionRefused, perform_once
 from billing.templatetags.money import money
 from support.forms import RefundDecisionForm, StaffReplyForm
 from support.models import SupportMessage, SupportRequest
@@ -117,39 +118,38 @@ class SupportRequestAdmin(admin.ModelAdmin):
     def _reply(self, request, pk):
         support_request = self._answerable(request, pk)
         form = StaffReplyForm(request.POST)
+        outcome = perform_once(key=form.posted_action_key, user=request.user,
+                               perform=lambda: self._send_reply(request, support_request, form))
+        messages.add_message(request, outcome.level, outcome.message)
+        return HttpResponseRedirect(self._change_url(support_request))
+
+    def _send_reply(self, request, support_request, form) -> tuple[int, str]:
         if not form.is_valid():
             errors = " ".join(error for errors in form.errors.values() for error in errors)
-            messages.error(request, f"Réponse non envoyée : {errors}")
-            return HttpResponseRedirect(self._change_url(support_request))
+            raise ActionRefused(f"Réponse non envoyée : {errors}")
         try:
             support_reply_add(request=support_request, staff_user=request.user,
                               body=form.cleaned_data["body"], status=form.cleaned_data["status"])
         except SupportError as error:
-            messages.error(request, f"Réponse non envoyée : {error}")
-        else:
-            messages.success(request, f"Réponse envoyée à {support_request.customer.email}.")
-        return HttpResponseRedirect(self._change_url(support_request))
+            raise ActionRefused(f"Réponse non envoyée : {error}") from error
+        return messages.SUCCESS, f"Réponse envoyée à {support_request.customer.email}."
 
     def refund_view(self, request, pk):
         return require_http_methods(["GET", "POST"])(self._refund)(request, pk)
 
     def _refund(self, request, pk):
         support_request = self._answerable(request, pk)
-        if not support_request.refund_pending:
+        if request.method == "GET" and not support_request.refund_pending:
             messages.error(request, _not_pending_reason(support_request))
             return HttpResponseRedirect(self._change_url(support_request))
         charges = support_refundable_charges(request=support_request)
         form = RefundDecisionForm(request.POST or None, charges=charges)
         if request.method == "POST":
-            if form.is_valid():
-                try:
-                    done = self._decide(request, support_request, form.cleaned_data)
-                except SupportError as error:
-                    form.add_error(None, str(error))
-                else:
-                    messages.success(request, done)
-                    return HttpResponseRedirect(self._change_url(support_request))
-            messages.error(request, "Rien n'a été fait : corrigez les erreurs ci-dessous.")
+            outcome = perform_once(key=form.posted_action_key, user=request.user,
+                                   perform=lambda: self._decide(request, support_request, form))
+            messages.add_message(request, outcome.level, outcome.message)
+            if not outcome.refused or not support_request.refund_pending:
+                return HttpResponseRedirect(self._change_url(support_request))
         return render(request, "support/admin/refund_decision.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -160,17 +160,27 @@ class SupportRequestAdmin(admin.ModelAdmin):
             "thread": support_request.messages.all(),
         })
 
-    def _decide(self, request, support_request, data) -> str:
-        if data["decision"] == RefundDecisionForm.APPROVE:
-            refund = support_refund_approve(
-                request=support_request, staff_user=request.user, charge=data["charge_obj"],
-                amount_cents=data["amount_cents"], body=data["body"],
-            )
-            return (f"Remboursement de {money(refund.amount_cents, refund.currency)} accordé ; "
+    def _decide(self, request, support_request, form) -> tuple[int, str]:
+        if not support_request.refund_pending:
+            raise ActionRefused(_not_pending_reason(support_request))
+        if not form.is_valid():
+            raise ActionRefused("Rien n'a été fait : corrigez les erreurs ci-dessous.")
+        data = form.cleaned_data
+        try:
+            if data["decision"] == RefundDecisionForm.APPROVE:
+                refund = support_refund_approve(
+                    request=support_request, staff_user=request.user,
+                    charge=data["charge_obj"], amount_cents=data["amount_cents"],
+                    body=data["body"],
+                )
+                return messages.SUCCESS, (
+                    f"Remboursement de {money(refund.amount_cents, refund.currency)} accordé ; "
                     "le client en est informé par e-mail.")
-        support_refund_refuse(request=support_request, staff_user=request.user,
-                              body=data["body"])
-        return "Remboursement refusé ; le client en est informé par e-mail."
+            support_refund_refuse(request=support_request, staff_user=request.user,
+                                  body=data["body"])
+        except SupportError as error:
+            raise ActionRefused(f"Rien n'a été fait : {error}") from error
+        return messages.SUCCESS, "Remboursement refusé ; le client en est informé par e-mail."
 
 
 def _not_pending_reason(support_request) -> str:

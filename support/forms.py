@@ -1,9 +1,10 @@
-from decimal import Decimal, InvalidOperation
-
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
+from accounts.action_keys import ActionKeyForm
+from billing.parsing import euros_to_cents
 from billing.templatetags.money import money
 from support.models import SupportRequest
 from support.services import STAFF_REPLY_STATUSES
@@ -68,7 +69,7 @@ class SupportReplyForm(forms.Form):
 
 # Staff forms (admin): French only, like the rest of the admin.
 
-class StaffReplyForm(forms.Form):
+class StaffReplyForm(ActionKeyForm):
     body = forms.CharField(
         label="Réponse au client",
         max_length=MESSAGE_MAX_LENGTH,
@@ -83,19 +84,7 @@ class StaffReplyForm(forms.Form):
     )
 
 
-def parse_amount_cents(text: str) -> int:
-    """"12,50", "12.50", "12,50 €" → 1250; raises ValueError for anything else."""
-    cleaned = text.replace("€", "").replace("\u00a0", "").replace(" ", "").replace(",", ".")
-    try:
-        amount = Decimal(cleaned)
-        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
-            raise ValueError(text)
-    except InvalidOperation as error:
-        raise ValueError(text) from error
-    return int(amount * 100)
-
-
-class RefundDecisionForm(forms.Form):
+class RefundDecisionForm(ActionKeyForm):
     APPROVE = "approve"
     REFUSE = "refuse"
 
@@ -137,13 +126,11 @@ class RefundDecisionForm(forms.Form):
         if charge is None:
             self.add_error("charge", "Choisissez le paiement à rembourser.")
         try:
-            amount_cents = parse_amount_cents(cleaned.get("amount") or "")
-        except ValueError:
-            self.add_error("amount", "Indiquez un montant en euros, par exemple 12,50.")
+            amount_cents = euros_to_cents(cleaned.get("amount") or "")
+        except ValidationError as error:
+            self.add_error("amount", error)
             return cleaned
-        if amount_cents <= 0:
-            self.add_error("amount", "Le montant du remboursement doit être positif.")
-        elif charge is not None and amount_cents > charge.refundable_cents:
+        if charge is not None and amount_cents > charge.refundable_cents:
             self.add_error("amount", (
                 "Le montant dépasse ce qui reste remboursable sur ce paiement "
                 f"({money(charge.refundable_cents, charge.currency)})."

@@ -9,6 +9,7 @@ from django.urls import reverse
 from notifications.models import OutboxEmail
 from notifications.services import email_resend
 from subscriptions.models import Actor, SubscriptionEvent
+from tests.confirmations import confirm, form_key
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +28,10 @@ def welcome(now):
 
 
 def _click(client, email, **extra):
-    return client.post(reverse(CHANGELIST), {"action": "resend",
-                                             helpers.ACTION_CHECKBOX_NAME: [email.pk], **extra})
+    """The "Renvoyer" action; with confirm="yes", from a newly opened confirmation page."""
+    return confirm(client, reverse(CHANGELIST), {"action": "resend",
+                                                 helpers.ACTION_CHECKBOX_NAME: [email.pk],
+                                                 **extra})
 
 
 def test_resend_asks_for_confirmation_first(admin_client, welcome):
@@ -64,6 +67,34 @@ def test_each_confirmed_click_queues_exactly_one_copy(admin_client, superuser, w
     assert events.count() == 2
     assert {(e.actor, e.actor_user_id, e.at) for e in events} == {
         (Actor.STAFF, superuser.pk, now)}
+
+
+def test_one_confirmation_posted_twice_queues_one_copy(admin_client, welcome):
+    # given: the confirmation page, as the browser got it
+    page = admin_client.post(reverse(CHANGELIST), {"action": "resend",
+                                                   helpers.ACTION_CHECKBOX_NAME: [welcome.pk]})
+    confirmation = {"action": "resend", helpers.ACTION_CHECKBOX_NAME: [welcome.pk],
+                    "confirm": "yes", "action_key": form_key(page)}
+
+    # when
+    admin_client.post(reverse(CHANGELIST), confirmation)
+    second = admin_client.post(reverse(CHANGELIST), confirmation, follow=True)
+
+    # then
+    assert OutboxEmail.objects.count() == 2
+    assert SubscriptionEvent.objects.filter(kind="email_resent").count() == 1
+    assert "Cette action a déjà été effectuée" in second.content.decode()
+
+
+def test_a_confirmation_without_its_key_queues_nothing(admin_client, welcome):
+    # when
+    response = admin_client.post(reverse(CHANGELIST), {
+        "action": "resend", helpers.ACTION_CHECKBOX_NAME: [welcome.pk], "confirm": "yes"},
+        follow=True)
+
+    # then
+    assert OutboxEmail.objects.count() == 1
+    assert "clé d&#x27;action absente ou incorrecte" in response.content.decode()
 
 
 def test_resending_a_copy_counts_from_the_original(welcome, superuser, now):

@@ -16,6 +16,7 @@ from subscriptions.services import subscription_cancel
 from subscriptions.services.renew import subscription_renew
 from subscriptions.services.staff import staff_licence_regenerate, staff_subscription_extend
 from subscriptions.timeline import subscription_timeline
+from tests.confirmations import confirm
 from tests.factories import PlanFactory, UserFactory, days, next_retry_at, subscribed
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +126,7 @@ def test_staff_refunds_part_of_a_charge(admin_client, superuser, subscription,
     charge = _initial_charge(subscription)
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(_action_url(subscription, "refund"),
+        response = confirm(admin_client, _action_url(subscription, "refund"),
                                      {"charge": charge.pk, "amount": "4,35"})
     # then
     assert response.status_code == 302
@@ -140,6 +141,12 @@ def test_staff_refunds_part_of_a_charge(admin_client, superuser, subscription,
 @pytest.mark.parametrize("amount, error", [
     ("9,91", "dépasse ce qui reste remboursable"),
     ("abc", "Indiquez un montant en euros"),
+    ("1e0", "Indiquez un montant en euros"),
+    ("0_5", "Indiquez un montant en euros"),
+    ("٥", "Indiquez un montant en euros"),
+    ("1,2,3", "Indiquez un montant en euros"),
+    ("-5", "Indiquez un montant en euros"),
+    ("", "obligatoire"),
     ("1,234", "au plus deux décimales"),
     ("0", "positif"),
 ])
@@ -148,7 +155,7 @@ def test_a_refund_over_the_remainder_or_a_bad_amount_changes_nothing(admin_clien
     # given
     charge = _initial_charge(subscription)
     # when
-    response = admin_client.post(_action_url(subscription, "refund"),
+    response = confirm(admin_client, _action_url(subscription, "refund"),
                                  {"charge": charge.pk, "amount": amount})
     # then
     assert response.status_code == 200
@@ -157,12 +164,23 @@ def test_a_refund_over_the_remainder_or_a_bad_amount_changes_nothing(admin_clien
     assert not _staff_events(subscription, SubscriptionEvent.Kind.STAFF_REFUND)
 
 
+@pytest.mark.parametrize("amount, cents", [("4,35", 435), ("4.35", 435), ("4,3 €", 430),
+                                           ("€\u00a04", 400)])
+def test_refund_amounts_are_read_exactly(admin_client, subscription, amount, cents):
+    # when
+    response = confirm(admin_client, _action_url(subscription, "refund"),
+                       {"charge": _initial_charge(subscription).pk, "amount": amount})
+    # then
+    assert response.status_code == 302
+    assert list(Refund.objects.values_list("amount_cents", flat=True)) == [cents]
+
+
 def test_a_second_partial_refund_is_capped_by_the_first(admin_client, subscription):
     # given
     charge = _initial_charge(subscription)
-    admin_client.post(_action_url(subscription, "refund"), {"charge": charge.pk, "amount": "5"})
+    confirm(admin_client, _action_url(subscription, "refund"), {"charge": charge.pk, "amount": "5"})
     # when
-    response = admin_client.post(_action_url(subscription, "refund"),
+    response = confirm(admin_client, _action_url(subscription, "refund"),
                                  {"charge": charge.pk, "amount": "4.91"})
     # then
     assert any("dépasse" in message for message in _messages(response))
@@ -187,7 +205,7 @@ def test_actions_on_a_subscription_bought_elsewhere_are_refused(admin_client, su
     data = {**data, "charge": _initial_charge(subscription).pk}
     key, end = subscription.licence_key, subscription.current_period_end
     # when
-    response = admin_client.post(_action_url(subscription, action), data)
+    response = confirm(admin_client, _action_url(subscription, action), data)
     # then
     subscription.refresh_from_db()
     assert response.status_code == 302
@@ -205,7 +223,7 @@ def test_actions_on_a_subscription_bought_elsewhere_are_refused(admin_client, su
 
 def test_staff_cancels_at_period_end_with_a_reason(admin_client, superuser, subscription):
     # when
-    response = admin_client.post(_action_url(subscription, "cancel"),
+    response = confirm(admin_client, _action_url(subscription, "cancel"),
                                  {"reason": "too_expensive", "reason_detail": "Au téléphone"})
     # then
     subscription.refresh_from_db()
@@ -223,7 +241,7 @@ def test_staff_reactivates_auto_renewal(admin_client, superuser, subscription, n
     # given
     subscription_cancel(subscription=subscription, actor_user=subscription.customer, now=now)
     # when
-    response = admin_client.post(_action_url(subscription, "reactivate"))
+    response = confirm(admin_client, _action_url(subscription, "reactivate"))
     # then
     subscription.refresh_from_db()
     assert response.status_code == 302
@@ -239,7 +257,7 @@ def test_reactivating_what_a_refund_ended_is_refused(admin_client, now):
     subscription = subscribed(plan=PlanFactory(code="essentiel"), at=now - days(2))
     subscription_cancel(subscription=subscription, actor_user=subscription.customer, now=now)
     # when
-    response = admin_client.post(_action_url(subscription, "reactivate"))
+    response = confirm(admin_client, _action_url(subscription, "reactivate"))
     # then
     subscription.refresh_from_db()
     assert response.status_code == 200
@@ -251,7 +269,7 @@ def test_staff_ends_now_with_a_refund(admin_client, superuser, subscription,
                                      django_capture_on_commit_callbacks):
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(_action_url(subscription, "end-now"), {"refund": "on"})
+        response = confirm(admin_client, _action_url(subscription, "end-now"), {"refund": "on"})
     # then
     subscription.refresh_from_db()
     assert response.status_code == 302
@@ -268,7 +286,7 @@ def test_staff_ends_now_with_a_refund(admin_client, superuser, subscription,
 
 def test_staff_ends_now_without_a_refund(admin_client, subscription):
     # when
-    admin_client.post(_action_url(subscription, "end-now"), {})
+    confirm(admin_client, _action_url(subscription, "end-now"), {})
     # then
     subscription.refresh_from_db()
     assert subscription.status == Status.ENDED
@@ -277,7 +295,7 @@ def test_staff_ends_now_without_a_refund(admin_client, subscription):
 
 def test_ending_a_past_due_subscription_voids_its_open_invoice(admin_client, past_due):
     # when
-    admin_client.post(_action_url(past_due, "end-now"), {})
+    confirm(admin_client, _action_url(past_due, "end-now"), {})
     # then
     past_due.refresh_from_db()
     assert past_due.status == Status.ENDED and next_retry_at(past_due) is None
@@ -291,7 +309,7 @@ def test_staff_extends_the_period(admin_client, superuser, subscription):
     # given
     end = subscription.current_period_end
     # when
-    response = admin_client.post(_action_url(subscription, "extend"), {"days": "10"})
+    response = confirm(admin_client, _action_url(subscription, "extend"), {"days": "10"})
     # then
     subscription.refresh_from_db()
     assert response.status_code == 302
@@ -309,7 +327,7 @@ def test_extending_a_cancelled_subscription_moves_its_end_too(admin_client, subs
     subscription.refresh_from_db()
     ends_at = subscription.ends_at
     # when
-    admin_client.post(_action_url(subscription, "extend"), {"days": "3"})
+    confirm(admin_client, _action_url(subscription, "extend"), {"days": "3"})
     # then
     subscription.refresh_from_db()
     assert subscription.ends_at == ends_at + days(3)
@@ -329,12 +347,13 @@ def test_renewal_happens_after_the_extended_end(subscription, superuser):
     assert charge.invoice.period_start == end + days(5)
 
 
-@pytest.mark.parametrize("value", ["0", "366", "-3", "abc", ""])
+@pytest.mark.parametrize("value", ["0", "366", "-3", "abc", "", "+5", "5.0", "1_0", "1e1",
+                                   "١٠", "１０"])
 def test_a_bad_number_of_days_changes_nothing(admin_client, subscription, value):
     # given
     end = subscription.current_period_end
     # when
-    response = admin_client.post(_action_url(subscription, "extend"), {"days": value})
+    response = confirm(admin_client, _action_url(subscription, "extend"), {"days": value})
     # then
     subscription.refresh_from_db()
     assert response.status_code == 200
@@ -345,11 +364,11 @@ def test_a_bad_number_of_days_changes_nothing(admin_client, subscription, value)
 
 def test_an_ended_subscription_cannot_be_extended(admin_client, subscription):
     # given
-    admin_client.post(_action_url(subscription, "end-now"), {})
+    confirm(admin_client, _action_url(subscription, "end-now"), {})
     subscription.refresh_from_db()
     end = subscription.current_period_end
     # when
-    response = admin_client.post(_action_url(subscription, "extend"), {"days": "5"})
+    response = confirm(admin_client, _action_url(subscription, "extend"), {"days": "5"})
     # then
     subscription.refresh_from_db()
     assert any("terminé" in message for message in _messages(response))
@@ -365,7 +384,7 @@ def test_staff_retries_the_payment_after_a_card_update(admin_client, superuser, 
     _card(past_due.customer, GOOD, now)
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(_action_url(past_due, "retry-payment"))
+        response = confirm(admin_client, _action_url(past_due, "retry-payment"))
     # then
     past_due.refresh_from_db()
     assert response.status_code == 302
@@ -382,7 +401,7 @@ def test_a_refused_retry_is_recorded_and_is_not_a_scheduled_attempt(admin_client
     # given
     retry_at = next_retry_at(past_due)
     # when
-    response = admin_client.post(_action_url(past_due, "retry-payment"))
+    response = confirm(admin_client, _action_url(past_due, "retry-payment"))
     # then
     past_due.refresh_from_db()
     assert any("Paiement refusé" in message for message in _messages(response))
@@ -394,7 +413,7 @@ def test_a_refused_retry_is_recorded_and_is_not_a_scheduled_attempt(admin_client
 
 def test_retrying_when_nothing_is_unpaid_is_refused(admin_client, subscription):
     # when
-    response = admin_client.post(_action_url(subscription, "retry-payment"))
+    response = confirm(admin_client, _action_url(subscription, "retry-payment"))
     # then
     assert any("Aucune facture" in message for message in _messages(response))
     assert not Charge.objects.filter(initiated_by="staff").exists()
@@ -407,7 +426,7 @@ def test_staff_resends_an_email(admin_client, superuser, subscription):
     # given
     welcome = OutboxEmail.objects.get(subscription=subscription, kind="welcome")
     # when
-    response = admin_client.post(_action_url(subscription, "resend-email"),
+    response = confirm(admin_client, _action_url(subscription, "resend-email"),
                                  {"email": welcome.pk})
     # then
     assert response.status_code == 302
@@ -422,7 +441,7 @@ def test_resending_another_subscriptions_email_is_refused(admin_client, subscrip
     other = subscribed(plan=PlanFactory(code="essentiel"), at=now - days(1))
     foreign = OutboxEmail.objects.get(subscription=other)
     # when
-    response = admin_client.post(_action_url(subscription, "resend-email"),
+    response = confirm(admin_client, _action_url(subscription, "resend-email"),
                                  {"email": foreign.pk})
     # then
     assert response.status_code == 200
@@ -434,7 +453,7 @@ def test_staff_regenerates_the_licence_key(admin_client, superuser, subscription
     # given
     old_key = subscription.licence_key
     # when
-    response = admin_client.post(_action_url(subscription, "regenerate-licence"))
+    response = confirm(admin_client, _action_url(subscription, "regenerate-licence"))
     # then
     subscription.refresh_from_db()
     assert response.status_code == 302
@@ -449,7 +468,7 @@ def test_actions_need_the_change_permission(client, subscription):
     # given: staff without any permission
     client.force_login(UserFactory(is_staff=True))
     # when
-    response = client.post(_action_url(subscription, "end-now"), {})
+    response = confirm(client, _action_url(subscription, "end-now"), {})
     # then
     subscription.refresh_from_db()
     assert response.status_code == 403
@@ -560,6 +579,21 @@ def _plan_post(plan, **changes):
         "features": '["1 appareil"]', "refund_window_days": plan.refund_window_days,
         "renewal_refund_window_days": 0, "commitment_months": 0, "is_active": "on", **changes,
     }
+
+
+@pytest.mark.parametrize("field", ["price_cents", "refund_window_days", "commitment_months"])
+def test_plan_numbers_are_ascii_digits_only(admin_client, subscription, field):
+    # given
+    plan = subscription.plan
+    before = (plan.price_cents, plan.refund_window_days, plan.commitment_months)
+    # when
+    response = admin_client.post(reverse("admin:subscriptions_plan_change", args=[plan.pk]),
+                                 _plan_post(plan, **{field: "١٢", "confirm_price_change": "on"}))
+    # then
+    plan.refresh_from_db()
+    assert response.status_code == 200
+    assert "Indiquez un nombre entier, en chiffres." in response.content.decode()
+    assert (plan.price_cents, plan.refund_window_days, plan.commitment_months) == before
 
 
 def test_plan_prices_are_formatted(admin_client, subscription):

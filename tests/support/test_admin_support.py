@@ -2,6 +2,7 @@
 as a member of the "Support" group."""
 
 import pytest
+from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
@@ -10,6 +11,7 @@ from notifications.models import OutboxEmail
 from subscriptions.models import SubscriptionEvent
 from support.models import SupportMessage, SupportRequest
 from support.services import SupportError, support_refund_approve
+from tests.confirmations import confirm, form_key
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +68,7 @@ def test_a_staff_reply_adds_a_message_and_emails_the_customer_once(
     staff_client, staff_user, refund_request, customer, customer_client
 ):
     # when
-    response = staff_client.post(_reply_url(refund_request), {
+    response = confirm(staff_client, _reply_url(refund_request), {
         "body": "Pouvez-vous nous donner le numéro de facture ?",
         "status": "awaiting_customer",
     })
@@ -92,6 +94,21 @@ def test_a_staff_reply_adds_a_message_and_emails_the_customer_once(
     assert "En attente de votre réponse" in thread
 
 
+def test_a_reply_posted_twice_is_sent_once(staff_client, refund_request):
+    # given: the key of the reply form on the request's page
+    key = form_key(staff_client.get(_change_url(refund_request)))
+    data = {"body": "Nous regardons.", "status": "awaiting_customer", "action_key": key}
+
+    # when
+    staff_client.post(_reply_url(refund_request), data)
+    second = staff_client.post(_reply_url(refund_request), data, follow=True)
+
+    # then
+    assert refund_request.messages.filter(author=SupportMessage.Author.STAFF).count() == 1
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+    assert "Cette action a déjà été effectuée" in second.content.decode()
+
+
 def test_an_empty_staff_reply_is_an_admin_error_and_changes_nothing(
     staff_client, refund_request
 ):
@@ -99,7 +116,7 @@ def test_an_empty_staff_reply_is_an_admin_error_and_changes_nothing(
     before = _money_state(refund_request)
 
     # when
-    response = staff_client.post(_reply_url(refund_request), {"body": " ",
+    response = confirm(staff_client, _reply_url(refund_request), {"body": " ",
                                                                "status": "resolved"},
                                  follow=True)
 
@@ -114,9 +131,9 @@ def test_staff_without_the_permission_cannot_answer(refund_request):
     outsider.force_login(UserFactory(email="stagiaire@example.com", is_staff=True))
 
     # when
-    replied = outsider.post(_reply_url(refund_request), {"body": "x",
+    replied = confirm(outsider, _reply_url(refund_request), {"body": "x",
                                                          "status": "resolved"})
-    refunded = outsider.post(_refund_url(refund_request), {"decision": "refuse", "body": "x"})
+    refunded = confirm(outsider, _refund_url(refund_request), {"decision": "refuse", "body": "x"})
 
     # then
     assert replied.status_code == 403
@@ -126,7 +143,7 @@ def test_staff_without_the_permission_cannot_answer(refund_request):
 
 def _approve(client, support_request, amount="5,00"):
     charge = Charge.objects.get(invoice__subscription=support_request.subscription)
-    return client.post(_refund_url(support_request), {
+    return confirm(client, _refund_url(support_request), {
         "decision": "approve", "charge": charge.pk, "amount": amount, "body": "",
     })
 
@@ -158,9 +175,67 @@ def test_approving_refunds_once_and_tells_the_customer(
     assert refund_request.messages.filter(author="staff").count() == 1
 
 
-def test_refusing_moves_no_money_and_tells_the_customer(staff_client, refund_request):
+def _opened_decision_form(client, support_request):
+    response = client.get(_refund_url(support_request))
+    assert response.status_code == 200
+    return form_key(response)
+
+
+def test_an_approval_posted_twice_refunds_once_and_says_so(staff_client, refund_request):
+    # given
+    charge = Charge.objects.get(invoice__subscription=refund_request.subscription)
+    data = {"decision": "approve", "charge": charge.pk, "amount": "5,00", "body": "",
+            "action_key": _opened_decision_form(staff_client, refund_request)}
+
+    # when
+    first = staff_client.post(_refund_url(refund_request), data)
+    second = staff_client.post(_refund_url(refund_request), data)
+
+    # then
+    assert (first.status_code, second.status_code) == (302, 302)
+    assert list(Refund.objects.values_list("amount_cents", flat=True)) == [500]
+    assert refund_request.messages.filter(author="staff").count() == 1
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+    message = [str(m) for m in get_messages(second.wsgi_request)][-1]
+    assert "Cette action a déjà été effectuée" in message
+    assert "Remboursement de 5,00\u00a0€ accordé" in message
+
+
+def test_a_refusal_posted_twice_is_sent_once(staff_client, refund_request):
+    # given
+    data = {"decision": "refuse", "body": "Hors délai.",
+            "action_key": _opened_decision_form(staff_client, refund_request)}
+
+    # when
+    staff_client.post(_refund_url(refund_request), data)
+    second = staff_client.post(_refund_url(refund_request), data)
+
+    # then
+    assert refund_request.messages.filter(author="staff").count() == 1
+    assert OutboxEmail.objects.filter(kind="support_reply").count() == 1
+    message = [str(m) for m in get_messages(second.wsgi_request)][-1]
+    assert "Cette action a déjà été effectuée" in message and "Remboursement refusé" in message
+
+
+def test_a_decision_without_its_key_is_refused_and_changes_nothing(staff_client,
+                                                                   refund_request):
+    # given
+    before = _money_state(refund_request)
+    charge = Charge.objects.get(invoice__subscription=refund_request.subscription)
+
     # when
     response = staff_client.post(_refund_url(refund_request), {
+        "decision": "approve", "charge": charge.pk, "amount": "5,00", "body": ""})
+
+    # then
+    assert response.status_code == 200
+    assert "clé d&#x27;action absente ou incorrecte" in response.content.decode()
+    assert _money_state(refund_request) == before
+
+
+def test_refusing_moves_no_money_and_tells_the_customer(staff_client, refund_request):
+    # when
+    response = confirm(staff_client, _refund_url(refund_request), {
         "decision": "refuse", "body": "Votre demande dépasse le délai de rétractation.",
     })
 
@@ -181,7 +256,7 @@ def test_a_refusal_needs_a_message(staff_client, refund_request):
     before = _money_state(refund_request)
 
     # when
-    response = staff_client.post(_refund_url(refund_request), {"decision": "refuse",
+    response = confirm(staff_client, _refund_url(refund_request), {"decision": "refuse",
                                                                 "body": ""})
 
     # then
@@ -190,7 +265,8 @@ def test_a_refusal_needs_a_message(staff_client, refund_request):
     assert _money_state(refund_request) == before
 
 
-@pytest.mark.parametrize("amount", ["9,91", "100", "abc", "0", "-1", "1,234"])
+@pytest.mark.parametrize("amount", ["9,91", "100", "abc", "0", "-1", "1,234", "5,001",
+                                    "1e0", "0_5", "٥", "1,2,3", ""])
 def test_a_bad_amount_is_an_admin_error_and_changes_nothing(
     staff_client, refund_request, amount
 ):
@@ -242,8 +318,8 @@ def test_admin_posts_without_csrf_are_refused(staff_user, refund_request):
     before = _money_state(refund_request)
 
     # when
-    replied = strict.post(_reply_url(refund_request), {"body": "x", "status": "resolved"})
-    refunded = strict.post(_refund_url(refund_request), {"decision": "refuse", "body": "x"})
+    replied = confirm(strict, _reply_url(refund_request), {"body": "x", "status": "resolved"})
+    refunded = confirm(strict, _refund_url(refund_request), {"decision": "refuse", "body": "x"})
 
     # then
     assert (replied.status_code, refunded.status_code) == (403, 403)
@@ -260,7 +336,7 @@ def test_a_request_that_is_not_about_a_refund_has_no_refund_page(
                                       body="Bonjour", now=now)
 
     # when
-    response = staff_client.post(_refund_url(question), {"decision": "refuse", "body": "x"},
+    response = confirm(staff_client, _refund_url(question), {"decision": "refuse", "body": "x"},
                                  follow=True)
 
     # then
