@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.action_keys import ActionKeyForm, perform_once
 from notifications.models import OutboxEmail
-from notifications.services import email_resend
+from subscriptions.services.staff import email_resend_recorded
 
 
 class ResendConfirmForm(ActionKeyForm):
@@ -65,7 +65,7 @@ class OutboxEmailAdmin(admin.ModelAdmin):
 
         def perform():
             for email in emails:
-                email_resend(email=email, staff_user=request.user)
+                email_resend_recorded(email=email, staff_user=request.user)
             return messages.SUCCESS, gettext("E-mails remis en file d'envoi : %(count)d.") % {
                 "count": len(emails)}
 

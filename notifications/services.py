@@ -152,15 +152,13 @@ def _message(email: OutboxEmail) -> EmailMultiAlternatives:
 RESEND_MARKER = ":resend:"
 
 
-def email_resend(*, email: OutboxEmail, staff_user, now=None) -> OutboxEmail:
-    """Queue a copy of an email at a staff member's request (DESIGN §10: staff can resend).
+def email_resend(*, email: OutboxEmail, now=None) -> OutboxEmail:
+    """Queue a copy of an email at a staff member's request (DESIGN §10: staff can resend);
+    ``subscriptions.services.staff.staff_email_resend`` records it on the timeline.
 
     The copy is a new outbox row, so the original stays as it was; its occasion key is the
     original's plus a resend counter, so each request queues exactly one more email. The
     original row is locked while counting, so two clicks never pick the same counter."""
-    from subscriptions.models import Actor, SubscriptionEvent
-    from subscriptions.services.events import subscription_event_record
-
     now = now or timezone.now()
     root_key = email.occasion_key.split(RESEND_MARKER, 1)[0]
     with transaction.atomic():
@@ -184,16 +182,6 @@ def email_resend(*, email: OutboxEmail, staff_user, now=None) -> OutboxEmail:
             body_html=original.body_html,
             created_at=now,
         )
-        if original.subscription_id is not None:
-            subscription_event_record(
-                subscription=original.subscription,
-                kind=SubscriptionEvent.Kind.EMAIL_RESENT,
-                actor=Actor.STAFF,
-                actor_user=staff_user,
-                at=now,
-                data={"email": original.pk, "copy": copy.pk, "kind": original.kind,
-                      "occasion_key": copy.occasion_key},
-            )
         from notifications.tasks import email_deliver_task
 
         transaction.on_commit(lambda: email_deliver_task.delay(copy.pk), robust=True)

@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from subscriptions.models import Actor, Channel, Status, Subscription, SubscriptionEvent
 from subscriptions.policy import CancellationTerms
+from subscriptions.selectors import lock_subscription
 from subscriptions.services.cancel import subscription_cancel
-from subscriptions.services.payments import lock_subscription
 
 SALT = "subscriptions.email-cancel"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

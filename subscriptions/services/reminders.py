@@ -36,6 +36,7 @@ from billing.models import PaymentMethod
 from billing.selectors import default_card, plan_price
 from notifications.models import OutboxEmail
 from notifications.services import email_enqueue
+from subscriptions.email_links import cancel_link_url
 from subscriptions.models import Channel, Interval, Status, Subscription
 from subscriptions.periods import add_days, add_months
 from subscriptions.selectors import RENEWING, business_tz, cancellation_refunded
@@ -57,8 +58,6 @@ def account_url() -> str:
 def cancel_url(subscription) -> str:
     """Where a reminder sends a customer who does not want the renewal: the signed link of
     §9, scoped to the subscription and its coming renewal, usable without logging in."""
-    from subscriptions.email_links import cancel_link_url
-
     return cancel_link_url(subscription=subscription)
 
 

@@ -153,13 +153,30 @@ def staff_payment_retry(*, subscription, staff_user, now=None) -> Charge:
 
 
 def staff_email_resend(*, subscription, email, staff_user, now=None) -> OutboxEmail:
-    """Queue a copy of one of the subscription's emails (the copy records the event)."""
-    now = now or timezone.now()
+    """Queue a copy of one of the subscription's emails, from its admin page."""
     require(direct_refusal(subscription), subscription, StaffActionError)
     email = OutboxEmail.objects.filter(pk=email.pk, subscription=subscription).first()
     if email is None:
         raise StaffActionError(_("Cet e-mail n'appartient pas à cet abonnement."))
-    return email_resend(email=email, staff_user=staff_user, now=now)
+    return email_resend_recorded(email=email, staff_user=staff_user, now=now)
+
+
+def email_resend_recorded(*, email, staff_user, now=None) -> OutboxEmail:
+    """Queue a copy of an email; one of a subscription's records the resend on its timeline."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        copy = email_resend(email=email, now=now)
+        if copy.subscription_id is not None:
+            subscription_event_record(
+                subscription=copy.subscription,
+                kind=SubscriptionEvent.Kind.EMAIL_RESENT,
+                actor=Actor.STAFF,
+                actor_user=staff_user,
+                at=now,
+                data={"email": email.pk, "copy": copy.pk, "kind": copy.kind,
+                      "occasion_key": copy.occasion_key},
+            )
+    return copy
 
 
 def staff_licence_regenerate(*, subscription, staff_user, now=None) -> Subscription:

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from notifications.models import OutboxEmail
-from notifications.services import email_resend
 from subscriptions.models import Actor, SubscriptionEvent
+from subscriptions.services.staff import email_resend_recorded
 from tests.confirmations import confirm, form_key
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -99,10 +99,10 @@ def test_a_confirmation_without_its_key_queues_nothing(admin_client, welcome):
 
 def test_resending_a_copy_counts_from_the_original(welcome, superuser, now):
     # given
-    copy = email_resend(email=welcome, staff_user=superuser, now=now)
+    copy = email_resend_recorded(email=welcome, staff_user=superuser, now=now)
 
     # when
-    again = email_resend(email=copy, staff_user=superuser, now=now)
+    again = email_resend_recorded(email=copy, staff_user=superuser, now=now)
 
     # then
     assert again.occasion_key == f"{welcome.occasion_key}:resend:2"
@@ -115,7 +115,7 @@ def test_a_copy_goes_to_the_customers_current_address(welcome, superuser, now):
     customer.save()
 
     # when
-    copy = email_resend(email=welcome, staff_user=superuser, now=now)
+    copy = email_resend_recorded(email=welcome, staff_user=superuser, now=now)
 
     # then
     assert copy.recipient == "camille.martin@example.com"
@@ -131,7 +131,7 @@ def test_an_email_without_subscription_is_resent_without_event(superuser, now):
     )
 
     # when
-    copy = email_resend(email=email, staff_user=superuser, now=now)
+    copy = email_resend_recorded(email=email, staff_user=superuser, now=now)
 
     # then
     assert copy.occasion_key == "support_reply:42:resend:1"

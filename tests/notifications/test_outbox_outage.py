@@ -16,9 +16,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 
 from notifications.models import OutboxEmail
-from notifications.services import INTERRUPTED, email_deliver, email_enqueue, email_resend
+from notifications.services import INTERRUPTED, email_deliver, email_enqueue
 from subscriptions.jobs import JOBS, due_batches, run_batch, run_due_jobs
 from subscriptions.services import subscription_cancel
+from subscriptions.services.staff import email_resend_recorded
+from tests.confirmations import confirm
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 from tests.threads import at_once
 
@@ -161,9 +163,9 @@ def test_after_the_horizon_it_is_failed_shown_to_staff_and_a_resend_is_delivered
     smtp.state = "up"
     with time_machine.travel(now + 74 * HOUR, tick=False), \
             django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:notifications_outboxemail_changelist"),
-                               {"action": "resend", "_selected_action": [email.pk],
-                                "confirm": "yes"})
+        response = confirm(client, reverse("admin:notifications_outboxemail_changelist"),
+                           {"action": "resend", "_selected_action": [email.pk],
+                            "confirm": "yes"})
     # then: a new row, delivered with its own Message-ID; the original stays failed
     assert response.status_code == 302
     copy = OutboxEmail.objects.exclude(pk=email.pk).get()
@@ -180,7 +182,7 @@ def test_a_resend_copy_has_its_own_message_id(smtp, now):
     email = _queue(customer, now=now)
     email_deliver(email_id=email.pk, now=now)
     # when
-    copy = email_resend(email=email, staff_user=UserFactory(is_staff=True), now=now)
+    copy = email_resend_recorded(email=email, staff_user=UserFactory(is_staff=True), now=now)
     email_deliver(email_id=copy.pk, now=now)
     # then
     assert [message_id for _, message_id in smtp.calls] == [email.message_id, copy.message_id]
