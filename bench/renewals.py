@@ -273,7 +273,8 @@ class Bench:
                         period_start=start, period_end=end, currency=plan.currency,
                         vat_rate=amount.vat_rate, billing_country=u.billing_country,
                         net_cents=amount.net_cents, vat_cents=amount.vat_cents,
-                        total_cents=amount.total_cents, issued_at=start, paid_at=start,
+                        total_cents=amount.total_cents, created_at=start, issued_at=start,
+                        paid_at=start,
                     ))
                 Invoice.objects.bulk_create(invoices)
                 InvoiceLine.objects.bulk_create([
@@ -482,10 +483,12 @@ def run_floor(n: int) -> float:
         f"""WITH inserted AS (
             INSERT INTO {t['Invoice']} (number, customer_id, subscription_id, plan_id, kind,
                 status, period_start, period_end, currency, vat_rate, billing_country,
-                net_cents, vat_cents, total_cents, issued_at, paid_at)
+                net_cents, vat_cents, total_cents, created_at, issued_at, paid_at,
+                declined_attempts, last_failure_kind)
             SELECT number, customer_id, subscription_id, plan_id, 'renewal', 'paid',
                 period_start, period_end, currency, vat_rate, billing_country, net_cents,
-                vat_cents, net_cents + vat_cents, %(now)s, %(now)s FROM floor_due
+                vat_cents, net_cents + vat_cents, %(now)s, %(now)s, %(now)s, 0, ''
+            FROM floor_due
             RETURNING id, subscription_id)
         UPDATE floor_due SET invoice_id = inserted.id FROM inserted
         WHERE floor_due.subscription_id = inserted.subscription_id""",
@@ -495,10 +498,11 @@ def run_floor(n: int) -> float:
             vat_cents, net_cents + vat_cents FROM floor_due""",
         f"""INSERT INTO {t['Charge']} (invoice_id, customer_id, payment_method_id, attempt,
             initiated_by, amount_cents, currency, status, idempotency_key, provider_reference,
-            failure_code, failure_message, created_at, settled_at)
+            failure_code, failure_kind, failure_message, created_at, settled_at,
+            provider_errors, last_error)
         SELECT invoice_id, customer_id, payment_method_id, 1, 'system', net_cents + vat_cents,
             currency, 'succeeded', 'invoice-' || invoice_id || '-attempt-1', reference, '', '',
-            %(now)s, %(now)s FROM floor_due""",
+            '', %(now)s, %(now)s, 0, '' FROM floor_due""",
         f"""INSERT INTO {t['SimulatedProviderOperation']} (idempotency_key, kind, reference,
             amount_cents, currency, status, failure_code, charge_reference, created_at)
         SELECT 'invoice-' || invoice_id || '-attempt-1', 'charge', reference,
@@ -524,8 +528,7 @@ def run_floor(n: int) -> float:
             pending_plan_id = CASE WHEN s.pending_plan_id = d.plan_id THEN NULL
                                    ELSE s.pending_plan_id END,
             current_period_start = d.period_start, current_period_end = d.period_end,
-            status = 'active', licence_active = true, dunning_started_at = NULL,
-            next_retry_at = NULL
+            status = 'active', licence_active = true
         FROM floor_due d WHERE s.id = d.subscription_id""",
     ]
     gc.collect()

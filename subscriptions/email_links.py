@@ -33,8 +33,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from subscriptions.models import Actor, Channel, Status, Subscription, SubscriptionEvent
+from subscriptions import rules
+from subscriptions.models import Actor, Subscription, SubscriptionEvent
 from subscriptions.policy import CancellationTerms
+from subscriptions.rules import cancel_refusal
 from subscriptions.selectors import lock_subscription
 from subscriptions.services.cancel import subscription_cancel
 
@@ -100,19 +102,17 @@ def cancel_link_claims(token: str) -> CancelLinkClaims:
 
 
 def _refusal(subscription, claims: CancelLinkClaims, now) -> Refusal | None:
+    """The link's own reasons, around the cancellation predicate's (same names)."""
     if _cancellations(subscription) > claims.cancellations:
         return Refusal.USED
-    if subscription.channel != Channel.DIRECT:
-        return Refusal.OTHER_CHANNEL
-    if subscription.status == Status.ENDED:
-        return Refusal.ENDED
+    cancel = cancel_refusal(subscription, now=now)
+    if cancel in (rules.Refusal.OTHER_CHANNEL, rules.Refusal.ENDED):
+        return Refusal(cancel.value)
     if subscription.current_period_end != claims.renews_at:
         return Refusal.RENEWED
     if now >= claims.renews_at:
         return Refusal.EXPIRED
-    if not subscription.auto_renew:
-        return Refusal.ALREADY_CANCELLED
-    return None
+    return Refusal(cancel.value) if cancel is not None else None
 
 
 def cancel_link_subscription(*, token: str, now, lock: bool = False) -> Subscription:
