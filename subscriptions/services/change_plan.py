@@ -38,7 +38,7 @@ from subscriptions.selectors import business_tz, lock_subscription, sellable_pla
 from subscriptions.services import lifecycle
 from subscriptions.services.lifecycle import Who
 from subscriptions.services.payments import charge_send
-from subscriptions.services.settlement import plan_changed_email
+from subscriptions.services.settlement import plan_change_apply
 
 
 class PlanChangeError(Exception):
@@ -239,15 +239,9 @@ def _change_now(*, subscription, plan, kind, now, expected_amount_cents, actor_u
         if expected_amount_cents is not None and expected_amount_cents != quote.amount.total_cents:
             raise AmountChanged(quote)
         if quote.amount.total_cents == 0:
-            old_plan = subscription.plan
-            subscription, event = lifecycle.change_plan(
-                subscription, plan=plan, period_start=quote.period_start,
-                period_end=quote.period_end, invoice=None, amount_cents=0,
-                who=Who(Actor.CUSTOMER, actor_user), now=now,
-            )
-            plan_changed_email(subscription=subscription, old_plan=old_plan, invoice=None,
-                               amount_cents=0, switching=plan.interval != old_plan.interval,
-                               event=event, now=now)
+            plan_change_apply(subscription, plan=plan, period_start=quote.period_start,
+                              period_end=quote.period_end, invoice=None, amount_cents=0,
+                              who=Who(Actor.CUSTOMER, actor_user), now=now)
             return PlanChangeResult(subscription, PlanChangeResult.CHANGED)
         invoice = invoice_create(
             customer=subscription.customer,

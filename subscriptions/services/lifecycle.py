@@ -63,7 +63,7 @@ SYSTEM = Who()
 
 
 def _move(subscription, transition, *, event_kind, at, who=SYSTEM, amount_cents=None,
-          data=None, **columns) -> Subscription:
+          data=None, **columns) -> SubscriptionEvent:
     sources, target = TRANSITIONS[transition]
     current = subscription.status if subscription.pk else NEW
     if current not in sources:
@@ -74,11 +74,10 @@ def _move(subscription, transition, *, event_kind, at, who=SYSTEM, amount_cents=
         subscription.status = target
     subscription.licence_active = subscription.status in LICENCE_ACTIVE_STATUSES
     subscription.save()
-    subscription_event_record(
+    return subscription_event_record(
         subscription=subscription, kind=event_kind, actor=who.actor, actor_user=who.user,
         at=at, amount_cents=amount_cents, data=data or {},
     )
-    return subscription
 
 
 def _period_columns(invoice):
@@ -103,7 +102,7 @@ def open_subscription(*, invoice, who, now) -> Subscription:
 
 def restart(subscription, *, invoice, who, now) -> Subscription:
     """"Renouveler" after the end: a new paid period from now, same subscription and key."""
-    return _move(
+    _move(
         subscription, "restart", event_kind=SubscriptionEvent.Kind.SUBSCRIBED, at=now, who=who,
         amount_cents=invoice.total_cents,
         data={"plan": invoice.plan.code, "invoice": invoice.number, "restart": True},
@@ -111,6 +110,7 @@ def restart(subscription, *, invoice, who, now) -> Subscription:
         cancel_requested_at=None, cancel_reason="", cancel_reason_detail="", ends_at=None,
         pending_plan=None, **_period_columns(invoice),
     )
+    return subscription
 
 
 def period_paid(subscription, *, invoice, charge, who, now) -> Subscription:
@@ -123,33 +123,36 @@ def period_paid(subscription, *, invoice, charge, who, now) -> Subscription:
         columns["billing_anchor"] = invoice.period_start
     if subscription.pending_plan_id == invoice.plan_id:
         columns["pending_plan"] = None
-    return _move(
+    _move(
         subscription, "reactivate" if recovering else "renew",
         event_kind=SubscriptionEvent.Kind.REACTIVATED if recovering
         else SubscriptionEvent.Kind.RENEWED,
         at=now, who=who, amount_cents=charge.amount_cents,
         data={"invoice": invoice.number, "attempt": charge.attempt}, **columns,
     )
+    return subscription
 
 
 def mark_past_due(subscription, *, invoice, charge, attempt, now) -> Subscription:
-    return _move(subscription, "mark_past_due", event_kind=SubscriptionEvent.Kind.PAYMENT_FAILED,
+    _move(subscription, "mark_past_due", event_kind=SubscriptionEvent.Kind.PAYMENT_FAILED,
                  at=now, amount_cents=charge.amount_cents,
                  data={"invoice": invoice.number, "attempt": attempt,
                        "code": charge.failure_code})
+    return subscription
 
 
 def suspend(subscription, *, invoice, charge, attempt, now) -> Subscription:
-    return _move(subscription, "suspend", event_kind=SubscriptionEvent.Kind.SUSPENDED, at=now,
+    _move(subscription, "suspend", event_kind=SubscriptionEvent.Kind.SUSPENDED, at=now,
                  amount_cents=charge.amount_cents,
                  data={"invoice": invoice.number, "attempt": attempt,
                        "code": charge.failure_code})
+    return subscription
 
 
 def schedule_end(subscription, *, ends_at, reason, reason_detail, rule, refund_cents, who,
                  now) -> Subscription:
     """Auto-renewal off (a cancellation): the subscription runs until ``ends_at``."""
-    return _move(
+    _move(
         subscription, "schedule_end", event_kind=SubscriptionEvent.Kind.CANCELLED, at=now,
         who=who, amount_cents=refund_cents,
         data={"rule": rule, "ends_at": ends_at.isoformat(), "reason": reason,
@@ -157,14 +160,16 @@ def schedule_end(subscription, *, ends_at, reason, reason_detail, rule, refund_c
         auto_renew=False, cancel_requested_at=now, cancel_reason=reason,
         cancel_reason_detail=reason_detail, ends_at=ends_at,
     )
+    return subscription
 
 
 def resume_renewal(subscription, *, who, now) -> Subscription:
-    return _move(
+    _move(
         subscription, "resume_renewal", event_kind=SubscriptionEvent.Kind.AUTO_RENEW_REACTIVATED,
         at=now, who=who, auto_renew=True, cancel_requested_at=None, cancel_reason="",
         cancel_reason_detail="", ends_at=None,
     )
+    return subscription
 
 
 def change_plan(subscription, *, plan, period_start, period_end, invoice, amount_cents, who,
@@ -176,47 +181,52 @@ def change_plan(subscription, *, plan, period_start, period_end, invoice, amount
     if switching:
         columns.update(billing_anchor=period_start, current_period_start=period_start,
                        current_period_end=period_end)
-    _move(subscription, "change_plan", event_kind=SubscriptionEvent.Kind.PLAN_CHANGED, at=now,
-          who=who, amount_cents=amount_cents,
-          data={"from": old_plan.code, "to": plan.code,
-                "invoice": invoice.number if invoice else "",
-                "new_billing_anchor": period_start.isoformat() if switching else "",
-                "replaced_scheduled": replaced.code if replaced else ""},
-          **columns)
-    return subscription, subscription.events.order_by("-pk").first()
+    event = _move(
+        subscription, "change_plan", event_kind=SubscriptionEvent.Kind.PLAN_CHANGED, at=now,
+        who=who, amount_cents=amount_cents,
+        data={"from": old_plan.code, "to": plan.code,
+              "invoice": invoice.number if invoice else "",
+              "new_billing_anchor": period_start.isoformat() if switching else "",
+              "replaced_scheduled": replaced.code if replaced else ""},
+        **columns,
+    )
+    return subscription, event
 
 
 def schedule_plan(subscription, *, plan, effective_at, who, now) -> Subscription:
     replaced = subscription.pending_plan
-    return _move(
+    _move(
         subscription, "schedule_plan", event_kind=SubscriptionEvent.Kind.PLAN_CHANGE_SCHEDULED,
         at=now, who=who, pending_plan=plan,
         data={"from": subscription.plan.code, "to": plan.code,
               "effective_at": effective_at.isoformat(),
               "replaced_scheduled": replaced.code if replaced else ""},
     )
+    return subscription
 
 
 def withdraw_plan(subscription, *, who, now) -> Subscription:
     withdrawn = subscription.pending_plan
-    return _move(
+    _move(
         subscription, "withdraw_plan", event_kind=SubscriptionEvent.Kind.PLAN_CHANGE_WITHDRAWN,
         at=now, who=who, pending_plan=None,
         data={"plan": subscription.plan.code, "withdrawn": withdrawn.code},
     )
+    return subscription
 
 
 def extend(subscription, *, period_end, ends_at, days, who, now) -> Subscription:
     """Support gives days: billing is re-anchored on the new end, so the next period starts
     there (from the old anchor it would start at the old boundary and charge the days)."""
     previous_end, previous_ends_at = subscription.current_period_end, subscription.ends_at
-    return _move(
+    _move(
         subscription, "extend", event_kind=SubscriptionEvent.Kind.PERIOD_EXTENDED, at=now,
         who=who, current_period_end=period_end, billing_anchor=period_end, ends_at=ends_at,
         data={"days": days, "from": previous_end.isoformat(), "to": period_end.isoformat(),
               "ends_at_from": previous_ends_at.isoformat() if previous_ends_at else "",
               "ends_at_to": ends_at.isoformat() if ends_at else ""},
     )
+    return subscription
 
 
 def regenerate_licence(subscription, *, who, now) -> Subscription:
@@ -224,9 +234,10 @@ def regenerate_licence(subscription, *, who, now) -> Subscription:
     new_key = new_licence_key()
     while Subscription.objects.filter(licence_key=new_key).exists():
         new_key = new_licence_key()
-    return _move(subscription, "regenerate_licence",
+    _move(subscription, "regenerate_licence",
                  event_kind=SubscriptionEvent.Kind.LICENCE_REGENERATED, at=now, who=who,
                  licence_key=new_key, data={"old_key": old_key, "new_key": new_key})
+    return subscription
 
 
 def end(subscription, *, reason, at, now, who=SYSTEM, amount_cents=None, data=None) -> None:

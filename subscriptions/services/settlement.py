@@ -88,19 +88,20 @@ def proration_settled(*, invoice, charge, subscription, now) -> None:
     if charge.status == Charge.Status.FAILED:
         invoice_void(invoice=invoice, now=now)
         return
+    plan_change_apply(subscription, plan=invoice.plan, period_start=invoice.period_start,
+                      period_end=invoice.period_end, invoice=invoice,
+                      amount_cents=charge.amount_cents, who=_who(charge, subscription), now=now)
+
+
+def plan_change_apply(subscription, *, plan, period_start, period_end, invoice, amount_cents,
+                      who, now) -> None:
+    """An immediate plan change takes effect (paid, or nothing to pay) and is confirmed."""
     old_plan = subscription.plan
-    switching = invoice.plan.interval != old_plan.interval
+    switching = plan.interval != old_plan.interval
     subscription, event = lifecycle.change_plan(
-        subscription, plan=invoice.plan, period_start=invoice.period_start,
-        period_end=invoice.period_end, invoice=invoice, amount_cents=charge.amount_cents,
-        who=_who(charge, subscription), now=now,
+        subscription, plan=plan, period_start=period_start, period_end=period_end,
+        invoice=invoice, amount_cents=amount_cents, who=who, now=now,
     )
-    plan_changed_email(subscription=subscription, old_plan=old_plan, invoice=invoice,
-                       amount_cents=charge.amount_cents, switching=switching, event=event,
-                       now=now)
-
-
-def plan_changed_email(*, subscription, old_plan, invoice, amount_cents, switching, event, now):
     email_enqueue(
         kind="plan_changed",
         occasion=f"subscription-{subscription.pk}-plan-change-{event.pk}",
