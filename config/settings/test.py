@@ -9,6 +9,7 @@ DATABASES = {
 }
 # The test database is created once, for default; the simulated provider's alias connects to it.
 DATABASES["simulated_provider"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+SIMULATED_PROVIDER_DATABASE = "simulated_provider"
 SIMULATED_PROVIDER_FAULTS = {"provider_error": 0.0, "timeout_after_charge": 0.0,
                              "lookup_failure": 0.0, "latency_ms": 0, "seed": None}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
