@@ -106,10 +106,11 @@ def month_start(now) -> datetime:
 
 
 def month_refunds_cents(*, now) -> dict[str, int]:
-    """Net (HT) amount of the credit notes issued this calendar month, up to `now`, per
-    currency."""
+    """Net (HT) amount of the refunds' credit notes issued this calendar month, up to `now`,
+    per currency (a credit note cancelling an invoice never paid gives no money back)."""
     rows = (
-        CreditNote.objects.filter(issued_at__gte=month_start(now), issued_at__lte=now)
+        CreditNote.objects.filter(issued_at__gte=month_start(now), issued_at__lte=now,
+                                  refund__isnull=False)
         .order_by().values_list("refund__currency").annotate(net=Sum("net_cents"))
     )
     return dict(rows)

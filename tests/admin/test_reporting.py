@@ -7,13 +7,15 @@ from datetime import datetime
 import pytest
 from django.urls import reverse
 
+from billing.gateways import CardDetails
 from billing.models import Charge, CreditNote
 from billing.reporting import staff_report
-from billing.services import refund_execute
+from billing.services import payment_method_add, refund_execute
 from subscriptions.models import Status, Subscription, SubscriptionEvent
 from subscriptions.services import subscription_cancel
 from subscriptions.services.events import subscription_event_record
-from subscriptions.services.staff import staff_charge_refund
+from subscriptions.services.renew import subscription_renew
+from subscriptions.services.staff import staff_charge_refund, staff_subscription_end_now
 from tests.conftest import PARIS
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -216,3 +218,19 @@ def test_staff_without_view_rights_do_not(client):
     # then
     assert client.get(URL).status_code == 403
     assert URL not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_an_invoice_cancelled_unpaid_is_not_a_refund_of_the_month(now):
+    # given: a renewal issued then cancelled by a credit note (nobody paid it)
+    subscription = subscribed(plan=PlanFactory(code="essentiel", price_cents=825),
+                              at=now - days(40))
+    payment_method_add(customer=subscription.customer, now=now,
+                       card=CardDetails("4000000000000002", 12, 2031, "123"))
+    subscription_renew(subscription_id=subscription.pk, now=now)
+    staff_subscription_end_now(subscription=subscription, refund=False, staff_user=None,
+                               now=now)
+    assert CreditNote.objects.filter(refund=None).count() == 1
+    # when
+    report = staff_report(now=now)
+    # then
+    assert report.mrr.month_refunds_cents == {}
