@@ -6,7 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Invoice, PaymentMethod
+from billing.models import PaymentMethod
+from billing.selectors import first_payment_in_progress
 from subscriptions.models import (
     RUNNING_STATUSES,
     Actor,
@@ -47,8 +48,7 @@ def account_delete(*, customer, now=None):
                   "de lui ; vous pourrez ensuite supprimer votre compte.")
                 % {"channel": elsewhere[0].get_channel_display()}
             )
-        if customer.invoices.filter(kind=Invoice.Kind.INITIAL,
-                                    status=Invoice.Status.OPEN).exists():
+        if first_payment_in_progress(customer=customer):
             raise AccountDeletionError(
                 _("Un paiement est en cours de traitement : réessayez dans quelques minutes.")
             )

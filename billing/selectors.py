@@ -8,6 +8,15 @@ def plan_price(*, plan, country: str) -> TaxedAmount:
     return tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate_for_country(country))
 
 
+def first_payment_in_progress(*, customer) -> bool:
+    """An unpaid first invoice is a subscription being paid for (its charge may be pending or
+    unknown): nothing may start another one meanwhile."""
+    return Invoice.objects.filter(
+        customer=customer, kind=Invoice.Kind.INITIAL,
+        status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN],
+    ).exists()
+
+
 def default_card(*, customer) -> PaymentMethod | None:
     return customer.payment_methods.filter(is_default=True).first()
 

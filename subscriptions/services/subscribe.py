@@ -6,6 +6,7 @@ from accounts.models import User
 from billing.gateways import CardDetails
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
+from billing.selectors import first_payment_in_progress
 from billing.services import (
     card_tokenize,
     charge_prepare,
@@ -67,12 +68,7 @@ def _pay_first_period(*, customer, plan, card, now, subscription=None) -> Subscr
             subscription.refresh_from_db()
             if subscription.is_running:
                 raise SubscribeError(_("Cet abonnement est toujours en cours."))
-        # An unpaid initial invoice is a subscription being paid for (its charge may be
-        # pending or unknown): a second click must not create and charge another one.
-        if Invoice.objects.filter(
-            customer=customer, kind=Invoice.Kind.INITIAL,
-            status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN],
-        ).exists():
+        if first_payment_in_progress(customer=customer):
             raise SubscribeError(
                 _("Un paiement est déjà en cours de traitement. Merci de patienter quelques "
                   "minutes avant de réessayer.")
