@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.action_keys import ActionKeyForm, ActionRefused, perform_once
-from billing.models import Charge, Invoice
+from billing.models import Charge
 from billing.parsing import WholeNumberField, euros_to_cents
 from billing.selectors import default_card
 from billing.templatetags.money import money
@@ -46,8 +46,10 @@ from subscriptions.rules import (
     direct_refusal,
     end_now_refusal,
     extend_refusal,
+    open_renewal_invoice,
     pay_now_refusal,
     reactivate_refusal,
+    refusal_message,
 )
 from subscriptions.selectors import (
     business_tz,
@@ -408,7 +410,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, subscription):
             raise PermissionDenied
         change_url = self._change_url(subscription)
-        if subscription.channel != Channel.DIRECT:
+        if direct_refusal(subscription) is not None:
             messages.error(
                 request,
                 _("Cet abonnement a été souscrit via %(channel)s : il se gère auprès de lui, "
@@ -462,7 +464,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return form, {"charges": charges}, perform
 
     def _action_cancel(self, request, subscription, data, now):
-        already = not subscription.auto_renew or subscription.status == Status.ENDED
+        already = cancel_refusal(subscription, now=now) is not None
         quote = None if already else cancellation_quote(subscription=subscription, now=now)
 
         def perform(cleaned):
@@ -479,8 +481,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def _action_reactivate(self, request, subscription, data, now):
         def perform(cleaned):
-            if subscription.auto_renew:
-                raise StaffActionError(_("Le renouvellement automatique est déjà actif."))
+            refusal = reactivate_refusal(subscription, now=now)
+            if refusal is not None:
+                raise StaffActionError(refusal_message(refusal, subscription))
             subscription_auto_renew_reactivate(subscription=subscription, actor=Actor.STAFF,
                                                actor_user=request.user, now=now)
             return _("Renouvellement automatique réactivé.")
@@ -500,10 +503,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return ExtendForm(data), {}, perform
 
     def _action_retry_payment(self, request, subscription, data, now):
-        invoice = (
-            subscription.invoices.filter(kind=Invoice.Kind.RENEWAL, status=Invoice.Status.OPEN)
-            .order_by("-period_start").first()
-        )
+        invoice = open_renewal_invoice(subscription)
 
         def perform(cleaned):
             charge = staff_payment_retry(subscription=subscription, staff_user=request.user,
