@@ -191,22 +191,19 @@ def direct_refusal(subscription, *, now=None) -> Refusal | None:
     return Refusal.OTHER_CHANNEL if subscription.channel != Channel.DIRECT else None
 
 
-def extend_refusal(subscription, *, now=None) -> Refusal | None:
-    if subscription.channel != Channel.DIRECT:
-        return Refusal.OTHER_CHANNEL
-    if subscription.status == Status.ENDED:
-        return Refusal.ENDED
-    if subscription.status != Status.ACTIVE:
-        return Refusal.EXTEND_UNPAID
-    return None
-
-
 def end_now_refusal(subscription, *, now=None) -> Refusal | None:
     if subscription.channel != Channel.DIRECT:
         return Refusal.OTHER_CHANNEL
     if subscription.status == Status.ENDED:
         return Refusal.ENDED
     return None
+
+
+def extend_refusal(subscription, *, now=None) -> Refusal | None:
+    refusal = end_now_refusal(subscription)
+    if refusal is None and subscription.status != Status.ACTIVE:
+        return Refusal.EXTEND_UNPAID
+    return refusal
 
 
 # Collection: may this invoice still be charged?
