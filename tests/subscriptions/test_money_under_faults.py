@@ -20,6 +20,7 @@ from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import EndReason, Status, Subscription, SubscriptionEvent
+from subscriptions.rules import Refusal, plan_change_refusal
 from subscriptions.services import subscription_cancel
 from subscriptions.services.lifecycle import TRANSITIONS, IllegalTransition, _move
 from subscriptions.services.renew import subscription_renew
@@ -236,3 +237,18 @@ def test_staff_see_charges_the_provider_has_not_taken_beyond_the_outage_horizon(
     # then: the old one only
     assert "1 paiement en attente du prestataire depuis plus de 6 h" in index
     assert list(listed.context["cl"].result_list) == [Charge.objects.get(pk=charge.pk)]
+
+
+def test_a_cancelled_subscription_offers_no_plan_change_the_service_would_refuse(client, now):
+    # given: auto-renewal turned off (outside the refund window: it runs to the period end)
+    subscription = subscribed(plan=PlanFactory(), at=now - days(20))
+    PlanFactory(code="superieure", tier=2, price_cents=1250)
+    subscription_cancel(subscription=subscription, now=now)
+    client.force_login(subscription.customer)
+    # when
+    page = client.get(reverse("subscriptions:billing")).content.decode()
+    # then: no button, as the service refuses
+    assert "Changer de formule" not in page
+    assert "Réactiver le renouvellement automatique" in page
+    subscription.refresh_from_db()
+    assert plan_change_refusal(subscription, now=now) == Refusal.AUTO_RENEW_OFF
