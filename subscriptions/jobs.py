@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from billing.dunning import charges_to_resume, retries_due
 from billing.models import Invoice, Refund
@@ -113,12 +114,15 @@ def due_batches(job: Job, *, now, batch_size=None):
         last = batch[-1]
 
 
-def run_batch(job: Job, pks, *, now) -> None:
+def run_batch(job: Job, pks, *, now=None) -> None:
     """One row's failure (a provider or SMTP outage) must not hold up the others: it is
-    logged, and the row, still due, is picked up again by the next scan."""
+    logged, and the row, still due, is picked up again by the next scan.
+
+    Without ``now`` each row runs at the time it is reached: a long batch must not claim its
+    last rows (an email being sent, say) at the instant it started."""
     for pk in pks:
         try:
-            job.run(pk, now)
+            job.run(pk, now or timezone.now())
         except Exception:
             logger.exception("%s failed for %s; it stays due", job.name, pk)
 

@@ -20,4 +20,4 @@ def job_scan(name: str) -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def job_batch(name: str, pks: list[int]) -> None:
-    run_batch(JOBS[name], pks, now=timezone.now())
+    run_batch(JOBS[name], pks)
