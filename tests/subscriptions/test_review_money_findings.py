@@ -1,0 +1,160 @@
+"""Hostile review of the lifecycle / settlement change: each test is one finding, written to
+fail on the code as reviewed (DESIGN §5, §6, §8, §14)."""
+
+from datetime import timedelta
+
+import pytest
+
+from billing.gateways import CardDetails
+from billing.gateways.simulated import SimulatedGateway
+from billing.models import Charge, CreditNote, Invoice, Refund
+from billing.services import payment_method_add
+from subscriptions.jobs import run_due_jobs
+from subscriptions.models import Status
+from subscriptions.services import subscription_cancel
+from subscriptions.services.change_plan import subscription_upgrade
+from subscriptions.services.payments import charge_resume_apply
+from subscriptions.services.renew import subscription_renew
+from subscriptions.services.staff import (
+    StaffActionError,
+    staff_subscription_end_now,
+    staff_subscription_extend,
+)
+from tests.factories import PlanFactory, UserFactory, days, subscribed
+
+pytestmark = pytest.mark.django_db
+
+PROVIDER_ERROR_CARD = "4000000000000119"
+TIMEOUT_AFTER_SUCCESS_CARD = "4000000000000408"
+
+
+def _card(customer, number, now):
+    return payment_method_add(customer=customer, now=now,
+                              card=CardDetails(number, 12, now.year + 3, "123"))
+
+
+@pytest.fixture
+def lookup_blind_once(monkeypatch):
+    """The provider's look-up cannot tell the first time it is asked (a timeout, then a
+    look-up that lags), and answers truthfully afterwards."""
+    calls = []
+    lookup = SimulatedGateway.lookup
+
+    def lagging(self, key):
+        calls.append(key)
+        return None if len(calls) == 1 else lookup(self, key)
+
+    monkeypatch.setattr(SimulatedGateway, "lookup", lagging)
+    return calls
+
+
+def _credited_cents(invoice):
+    return sum(CreditNote.objects.filter(invoice=invoice).values_list("total_cents", flat=True))
+
+
+def test_money_arriving_for_a_voided_draft_proration_makes_no_credit_note_for_a_draft(
+    now, lookup_blind_once, django_capture_on_commit_callbacks
+):
+    # given: an upgrade whose charge timed out (outcome unknown), then the customer withdraws
+    # within the refund window: the subscription ends and the draft proration is dropped
+    essential = PlanFactory(code="essentiel-mensuel", tier=1)
+    premium = PlanFactory(code="premium-mensuel", tier=2, price_cents=1250)
+    subscription = subscribed(plan=essential, at=now - days(3))
+    _card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, now)
+    result = subscription_upgrade(subscription=subscription, plan=premium, now=now)
+    proration = result.invoice
+    assert Charge.objects.get(invoice=proration).status == Charge.Status.UNKNOWN
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_cancel(subscription=subscription, now=now + timedelta(minutes=1))
+    proration.refresh_from_db()
+    assert (proration.status, proration.number) == (Invoice.Status.VOID, None)
+    # when: the reconciliation learns that the money was taken; it is refunded
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs(now=now + timedelta(minutes=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs(now=now + timedelta(minutes=31))
+    charge = Charge.objects.get(invoice=proration)
+    assert charge.status == Charge.Status.SUCCEEDED
+    assert Refund.objects.get(charge=charge).status == Refund.Status.SUCCEEDED
+    # then: no credit note "corrects" an invoice that was never issued (DESIGN §14)
+    proration.refresh_from_db()
+    assert not CreditNote.objects.filter(invoice__number__isnull=True).exists()
+
+
+def test_money_arriving_for_a_voided_renewal_invoice_does_not_credit_it_twice(
+    now, lookup_blind_once, django_capture_on_commit_callbacks
+):
+    # given: the renewal charge timed out (outcome unknown); support ends the subscription now,
+    # which cancels the issued renewal invoice with a credit note for its whole amount
+    subscription = subscribed(plan=PlanFactory(), at=now - days(31))
+    _card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, now)
+    charge = subscription_renew(subscription_id=subscription.pk, now=now)
+    assert charge.status == Charge.Status.UNKNOWN
+    invoice = charge.invoice
+    staff = UserFactory(is_staff=True)
+    staff_subscription_end_now(subscription=subscription, refund=False, staff_user=staff,
+                               now=now + timedelta(minutes=1))
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.VOID
+    assert _credited_cents(invoice) == invoice.total_cents
+    # when: the reconciliation learns that the money was taken; it is refunded
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs(now=now + timedelta(minutes=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs(now=now + timedelta(minutes=31))
+    charge.refresh_from_db()
+    assert charge.status == Charge.Status.SUCCEEDED
+    assert Refund.objects.get(charge=charge).status == Refund.Status.SUCCEEDED
+    # then: the invoice is credited once, not twice its amount
+    assert _credited_cents(invoice) == invoice.total_cents
+
+
+def test_extending_while_the_renewal_charge_is_in_provider_backoff_does_not_double_charge(now):
+    # given: the renewal charge met a provider error and waits in backoff; the subscription is
+    # still active on its old period
+    subscription = subscribed(plan=PlanFactory(), at=now - days(31))
+    card = _card(subscription.customer, PROVIDER_ERROR_CARD, now)
+    charge = subscription_renew(subscription_id=subscription.pk, now=now)
+    assert charge.status == Charge.Status.PENDING
+    renewal = charge.invoice
+    # when: support gives 10 days (or is refused: either is acceptable), then the provider
+    # comes back and the renewal goes through
+    staff = UserFactory(is_staff=True)
+    try:
+        staff_subscription_extend(subscription=subscription, days=10, staff_user=staff,
+                                  now=now + timedelta(minutes=1))
+    except StaffActionError:
+        pass
+    from billing.models import SimulatedProviderCard
+
+    SimulatedProviderCard.objects.filter(token=card.provider_token).update(behaviour="success")
+    charge_resume_apply(charge_id=charge.pk, now=now + timedelta(hours=1))
+    subscription.refresh_from_db()
+    renewal.refresh_from_db()
+    assert renewal.status == Invoice.Status.PAID
+    # then: the next renewal starts where the paid period ends: no day is invoiced twice
+    next_charge = subscription_renew(subscription_id=subscription.pk,
+                                     now=subscription.current_period_end)
+    assert next_charge is not None
+    assert next_charge.invoice.period_start >= renewal.period_end
+    assert next_charge.invoice.period_start == subscription.current_period_start
+
+
+def test_the_annual_refund_after_support_extended_the_period_is_not_lost(
+    now, django_capture_on_commit_callbacks
+):
+    # given: an annual plan at 99,00 € TTC bought 100 days ago (3 full months elapsed);
+    # support then gave 10 days
+    plan = PlanFactory(code="annuel", annual=True, refund_window_days=14)
+    subscription = subscribed(plan=plan, at=now - days(100))
+    staff = UserFactory(is_staff=True)
+    staff_subscription_extend(subscription=subscription, days=10, staff_user=staff,
+                              now=now - days(1))
+    subscription.refresh_from_db()
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription, terms = subscription_cancel(subscription=subscription, now=now)
+    # then: the remaining full months are refunded (8 × 99,00 / 12 = 66,00 without the
+    # extension; the extension can only add to it, never drop it to nothing)
+    assert subscription.status == Status.ACTIVE
+    assert terms.refund_cents >= 6600
