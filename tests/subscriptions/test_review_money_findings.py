@@ -158,3 +158,39 @@ def test_the_annual_refund_after_support_extended_the_period_is_not_lost(
     # extension; the extension can only add to it, never drop it to nothing)
     assert subscription.status == Status.ACTIVE
     assert terms.refund_cents >= 6600
+
+
+def test_a_payment_in_progress_when_the_unpaid_period_ends_does_not_end_the_subscription(
+    now, lookup_blind_once, django_capture_on_commit_callbacks
+):
+    # given: a suspended subscription (the renewal and its three retries declined)
+    from subscriptions.services.renew import subscription_pay_now, subscription_retry_payment
+    from tests.factories import open_renewal
+
+    subscription = subscribed(plan=PlanFactory(), at=now - days(62))
+    _card(subscription.customer, "4000000000000002", now - days(40))
+    subscription_renew(subscription_id=subscription.pk, now=subscription.current_period_end)
+    for retry in (1, 3, 7):
+        invoice = open_renewal(subscription)
+        subscription_retry_payment(invoice_id=invoice.pk,
+                                   now=invoice.dunning_started_at + days(retry))
+    subscription.refresh_from_db()
+    assert subscription.status == Status.SUSPENDED
+    invoice = open_renewal(subscription)
+    # when: the customer pays ("Payer maintenant") five minutes before the unpaid period ends;
+    # the provider takes the money but the answer is lost (outcome unknown)
+    paid_at = invoice.period_end - timedelta(minutes=5)
+    _card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, paid_at)
+    charge = subscription_pay_now(subscription=subscription, now=paid_at)
+    assert charge.status == Charge.Status.UNKNOWN
+    # and the jobs run at the end of the period, then once the outcome can be asked about
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs(now=invoice.period_end + timedelta(minutes=1))
+        run_due_jobs(now=invoice.period_end + timedelta(minutes=20))
+    # then: the customer paid in time: the subscription is reactivated, not ended as unpaid
+    # and the payment refunded
+    subscription.refresh_from_db()
+    charge.refresh_from_db()
+    assert charge.status == Charge.Status.SUCCEEDED
+    assert not Refund.objects.filter(charge=charge).exists()
+    assert subscription.status == Status.ACTIVE
