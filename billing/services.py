@@ -421,6 +421,10 @@ def _refund_settle(refund: Refund, *, reference: str, now) -> Refund:
     refund.refunded_at = now
     refund.save(update_fields=["status", "provider_reference", "refunded_at"])
     invoice = refund.charge.invoice
+    if invoice.status == Invoice.Status.VOID:
+        # Money that arrived for an invoice nobody collects any more: a draft was never
+        # issued, an issued one is already cancelled by its own credit note (invoice_void).
+        return refund
     amount = tax_from_total(total_cents=refund.amount_cents, vat_rate=invoice.vat_rate)
     CreditNote.objects.create(
         number=next_document_number(prefix=CREDIT_NOTE_PREFIX, now=now),

@@ -203,6 +203,11 @@ def extend_refusal(subscription, *, now=None) -> Refusal | None:
     refusal = end_now_refusal(subscription)
     if refusal is None and subscription.status != Status.ACTIVE:
         return Refusal.EXTEND_UNPAID
+    if refusal is None and renewal_started(subscription):
+        # The next period is invoiced (its charge may be waiting on the provider): paying it
+        # sets the period from the invoice, so days given now would be lost, and the moved
+        # anchor would invoice part of the paid period again.
+        return Refusal.RENEWAL_IN_PROGRESS
     return refusal
 
 

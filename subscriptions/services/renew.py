@@ -116,5 +116,8 @@ def subscription_end_unpaid(*, subscription_id: int, now) -> bool:
         invoice = open_renewal_invoice(subscription)
         if subscription.status != Status.SUSPENDED or invoice is None or invoice.period_end > now:
             return False
+        if invoice.charges.filter(status__in=[Charge.Status.PENDING,
+                                              Charge.Status.UNKNOWN]).exists():
+            return False  # a payment made in time is still on its way: its outcome decides
         lifecycle.end(subscription, reason=EndReason.UNPAID, at=invoice.period_end, now=now)
         return True
