@@ -90,9 +90,14 @@ def cancellation_terms(
         )
     if plan.interval == "month":
         return CancellationTerms(Rule.MONTHLY, False, current_period_end, RefundScope.NONE, 0)
-    slice_now = period_at(anchor=billing_anchor, interval="month", instant=now, tz=tz)
+    # Months are counted from the period's start; support's extension moves the anchor off
+    # the grid the period was invoiced on.
+    on_grid = period_at(anchor=billing_anchor, interval=plan.interval,
+                        instant=current_period_start, tz=tz).start == current_period_start
+    slices_anchor = billing_anchor if on_grid else current_period_start
+    slice_now = period_at(anchor=slices_anchor, interval="month", instant=now, tz=tz)
     first_slice = period_at(
-        anchor=billing_anchor, interval="month", instant=current_period_start, tz=tz
+        anchor=slices_anchor, interval="month", instant=current_period_start, tz=tz
     )
     refund_cents = annual_remaining_months_refund(
         annual_total_cents=paid.period_total_cents,

@@ -85,16 +85,20 @@ def paid_so_far(*, subscription, charges) -> PaidSoFar:
 
 def _price_paid_for_period(subscription, charges) -> int:
     """The remaining months are refunded at the price invoiced for this period (after an
-    upgrade, the higher one), never at the plan's or the country's price of today."""
-    end = subscription.current_period_end
+    upgrade, the higher one), never at the plan's or the country's price of today: the
+    period's own invoice, plus the prorations running to its end (support may have extended
+    the period beyond it)."""
+    own = next((c.invoice for c in charges
+                if c.invoice.period_start == subscription.current_period_start), None)
+    if own is None:
+        return 0
     parts = [
         (c.invoice.total_cents, whole_seconds(c.invoice.period_start, c.invoice.period_end))
-        for c in charges if c.invoice.period_end >= end > c.invoice.period_start
+        for c in charges
+        if c.invoice.period_end == own.period_end and c.invoice.period_start >= own.period_start
     ]
-    if not parts:
-        return 0
     return price_paid_for_period_cents(
-        parts=parts, period_seconds=whole_seconds(subscription.current_period_start, end)
+        parts=parts, period_seconds=whole_seconds(own.period_start, own.period_end)
     )
 
 
