@@ -50,6 +50,9 @@ class ChaosConfig:
 
     n: int = 1000
     kill_every: float = 3.0  # seconds of a worker's life once it is ready (jittered ±50 %)
+    # With the prefork pool, this share of the kills SIGKILLs one pool process only: the
+    # worker replaces it and, reject_on_worker_lost, puts its message back in the queue.
+    kill_child_share: float = 0.0
     min_kills: int = 0  # keep killing until at least this many kills, even once settled
     kill_phase_timeout: float = 1800.0  # then stop killing, settled or not
     final_timeout: float = 600.0  # the undisturbed worker's time to settle what is left
@@ -189,6 +192,19 @@ class Worker:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def kill_child(self, rng) -> bool:
+        """SIGKILL one of the pool's processes, if it has any."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(stat.read_text().rpartition(")")[2].split()[1]) == self.process.pid:
+                    children.append(int(stat.parent.name))
+        if not children:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rng.choice(sorted(children)), signal.SIGKILL)
+        return True
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM: finish the tasks at hand), then SIGKILL whatever is left."""
@@ -608,7 +624,7 @@ def _coverage(emails) -> dict:
     learnt_late = sum(
         1 for key, settled_at in renewal.filter(status=Charge.Status.SUCCEEDED).values_list(
             "idempotency_key", "settled_at")
-        if key in moved_at and settled_at - moved_at[key] > timedelta(seconds=2))
+        if key in moved_at and settled_at and settled_at - moved_at[key] > timedelta(seconds=2))
     return {
         "renewal_charges": renewal.count(),
         "renewal_charges_succeeded": renewal.filter(status=Charge.Status.SUCCEEDED).count(),
@@ -626,6 +642,7 @@ def _coverage(emails) -> dict:
 class ChaosResult:
     n: int
     kills: int
+    child_kills: int
     elapsed_s: float
     kill_phase_s: float
     settled: bool
@@ -641,6 +658,8 @@ class ChaosResult:
         lines = [f"n: {self.n}", f"kills: {self.kills}", f"elapsed_s: {self.elapsed_s:.1f}"]
         lines += [f"{name}: {self.figures[name]}" for name in self.FIGURES]
         lines.append(f"kill_phase_s: {self.kill_phase_s:.1f}")
+        lines.append(f"kills_of_one_pool_process: {self.child_kills} (the others: the whole "
+                     "worker, restarted)")
         lines.append(f"settled: {self.settled} (left: {self.remaining})")
         lines.append(f"scan_rounds: {self.scans}")
         lines.append(f"coverage: {self.figures['coverage']}")
@@ -664,7 +683,7 @@ def run_chaos(config: ChaosConfig, *, database_url: str, subscription_ids, log_d
     log_path = log_dir / "chaos-worker.log"
     worker = Worker(env=worker_env(database_url=database_url, email_url=sink.url,
                                    config=config), log_path=log_path, config=config)
-    kills = 0
+    kills = child_kills = 0
     started = time.monotonic()
     remaining = remaining_work()
     try:
@@ -688,12 +707,16 @@ def run_chaos(config: ChaosConfig, *, database_url: str, subscription_ids, log_d
             if now - started > config.kill_phase_timeout:
                 break
             if next_kill is not None and now >= next_kill:
-                worker.kill()
                 kills += 1
                 if kills % 10 == 0:
                     say(f"{kills} kills, {now - started:.0f} s, left: {remaining_work()}")
-                worker.start()
-                next_kill = None
+                if rng.random() < config.kill_child_share and worker.kill_child(rng):
+                    child_kills += 1
+                    next_kill = now + config.kill_every * rng.uniform(0.5, 1.5)
+                else:
+                    worker.kill()
+                    worker.start()
+                    next_kill = None
             time.sleep(0.05)
         kill_phase = time.monotonic() - started
         say(f"kill phase over: {kills} kills in {kill_phase:.0f} s, left: {remaining}")
@@ -714,7 +737,8 @@ def run_chaos(config: ChaosConfig, *, database_url: str, subscription_ids, log_d
         beat.close()
         sink.stop()
     return ChaosResult(
-        n=len(subscription_ids), kills=kills, elapsed_s=elapsed, kill_phase_s=kill_phase,
+        n=len(subscription_ids), kills=kills, child_kills=child_kills, elapsed_s=elapsed,
+        kill_phase_s=kill_phase,
         settled=settled, remaining=remaining, scans=beat.rounds, log_path=log_path,
         figures=figures(subscription_ids=subscription_ids, deliveries=sink.counts()),
     )
@@ -729,6 +753,8 @@ def main() -> None:
                         help="seconds of a ready worker's life before its SIGKILL (±50 %%)")
     parser.add_argument("--kill-phase-timeout", type=float, default=defaults.kill_phase_timeout)
     parser.add_argument("--final-timeout", type=float, default=defaults.final_timeout)
+    parser.add_argument("--kill-child-share", type=float, default=defaults.kill_child_share,
+                        help="share of the kills that hit one prefork pool process only")
     parser.add_argument("--pool", choices=["prefork", "solo"], default=defaults.pool)
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -742,7 +768,8 @@ def main() -> None:
                         help="do not drop the database (nor the worker log) at the end")
     args = parser.parse_args()
     config = ChaosConfig(
-        n=args.n, kill_every=args.kill_every, kill_phase_timeout=args.kill_phase_timeout,
+        n=args.n, kill_every=args.kill_every, kill_child_share=args.kill_child_share,
+        kill_phase_timeout=args.kill_phase_timeout,
         final_timeout=args.final_timeout, pool=args.pool, concurrency=args.concurrency,
         batch_size=args.batch_size, timeout_after_charge=args.timeout_after_charge,
         provider_error=args.provider_error, lookup_failure=args.lookup_failure,
