@@ -66,6 +66,7 @@ class ChaosConfig:
     lookup_failure: float = 0.0
     latency_ms: int = 20
     seed: int = 8
+    smtp_delay_ms: int = 0  # the sink's delay before it accepts a message (a slow server)
     # The recovery waits, in seconds (bench/chaos_settings.py).
     stale_pending_charge_s: float = 6.0
     unknown_charge_min_age_s: float = 2.0
@@ -81,7 +82,8 @@ class SmtpSink:
     per Message-ID. A message counts as delivered once its data is complete, before the 250
     reply: a client killed right then has delivered it without knowing."""
 
-    def __init__(self):
+    def __init__(self, *, delay_ms: int = 0):
+        self.delay_ms = delay_ms
         self.deliveries = Counter()
         self.lock = threading.Lock()
         sink = self
@@ -134,6 +136,7 @@ class SmtpSink:
                     data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
                 if not chunk:
                     return  # the client died mid-message: nothing was delivered
+                time.sleep(self.delay_ms / 1000)
                 headers = email.parser.BytesHeaderParser().parsebytes(b"".join(data))
                 with self.lock:
                     self.deliveries[(headers.get("Message-ID") or "").strip()] += 1
@@ -677,7 +680,7 @@ def run_chaos(config: ChaosConfig, *, database_url: str, subscription_ids, log_d
     all along. The rows must be committed (the worker is another process)."""
     say = progress or (lambda text: None)
     rng = random.Random(config.seed)
-    sink = SmtpSink().start()
+    sink = SmtpSink(delay_ms=config.smtp_delay_ms).start()
     beat = Beat(config)
     beat.flush()
     log_path = log_dir / "chaos-worker.log"
@@ -764,6 +767,8 @@ def main() -> None:
     parser.add_argument("--lookup-failure", type=float, default=defaults.lookup_failure)
     parser.add_argument("--latency-ms", type=int, default=defaults.latency_ms)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--smtp-delay-ms", type=int, default=defaults.smtp_delay_ms,
+                        help="how long the SMTP sink takes to accept a message")
     parser.add_argument("--keep", action="store_true",
                         help="do not drop the database (nor the worker log) at the end")
     args = parser.parse_args()
@@ -773,7 +778,7 @@ def main() -> None:
         final_timeout=args.final_timeout, pool=args.pool, concurrency=args.concurrency,
         batch_size=args.batch_size, timeout_after_charge=args.timeout_after_charge,
         provider_error=args.provider_error, lookup_failure=args.lookup_failure,
-        latency_ms=args.latency_ms, seed=args.seed,
+        latency_ms=args.latency_ms, seed=args.seed, smtp_delay_ms=args.smtp_delay_ms,
     )
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     _configure(database_url)
