@@ -11,6 +11,9 @@ class PaymentMethod(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_methods"
     )
     provider_token = models.CharField(max_length=64, unique=True)
+    # The customer at the provider the card is attached to (Stripe: cus_…); "" for the
+    # simulated provider.
+    provider_customer_reference = models.CharField(max_length=64, blank=True)
     brand = models.CharField(max_length=20)
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
@@ -233,6 +236,8 @@ class SimulatedProviderCard(models.Model):
     behaviour = models.CharField(max_length=24)
     brand = models.CharField(max_length=20)
     last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField(null=True)
+    exp_year = models.PositiveSmallIntegerField(null=True)
 
     def __str__(self):
         return self.token

@@ -2,8 +2,11 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .base import (
+    AuthenticationRequired,
     CardDeclined,
     CardDetails,
+    CardSetup,
+    CardSetupRequest,
     CardToken,
     ChargeRequest,
     OperationResult,
@@ -15,8 +18,11 @@ from .base import (
 )
 
 __all__ = [
+    "AuthenticationRequired",
     "CardDeclined",
     "CardDetails",
+    "CardSetup",
+    "CardSetupRequest",
     "CardToken",
     "ChargeRequest",
     "OperationResult",

@@ -24,6 +24,18 @@ class UnknownOutcome(PaymentError):
     """No answer: the money may have moved. Reconcile by idempotency key, never retry blindly."""
 
 
+class AuthenticationRequired(PaymentError):
+    """The bank asks the cardholder to authenticate (PSD2 strong customer authentication,
+    3-D Secure): nothing was charged yet. The customer completes it on a page where the
+    provider's script runs the challenge with ``client_secret``; ``reference`` is the
+    provider's payment (Stripe: the PaymentIntent) that then settles."""
+
+    def __init__(self, reference: str = "", client_secret: str = ""):
+        super().__init__("authentication required")
+        self.reference = reference
+        self.client_secret = client_secret
+
+
 @dataclass(frozen=True)
 class CardDetails:
     number: str
@@ -48,6 +60,39 @@ class ChargeRequest:
     currency: str
     idempotency_key: str
     description: str = ""
+    customer_reference: str = ""  # the customer at the provider (Stripe: cus_…)
+    # Merchant-initiated (renewals, scheduled retries); False while the customer is there
+    # (first payment, "Payer maintenant"), who can then authenticate at once.
+    off_session: bool = True
+
+
+@dataclass(frozen=True)
+class CardSetupRequest:
+    """Save a card entered in the provider's own fields (DESIGN §13): ``token`` is what they
+    returned (Stripe: pm_…; simulated: tok_…). The portal never sees the number."""
+
+    token: str
+    customer_reference: str  # "" the first time: the provider creates the customer
+    email: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A card the provider verified for later off-session charges (Stripe: a SetupIntent)."""
+
+    token: str
+    customer_reference: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    # Set when the bank asks the cardholder to authenticate before the card may be saved.
+    client_secret: str = ""
+
+    @property
+    def requires_action(self) -> bool:
+        return bool(self.client_secret)
 
 
 @dataclass(frozen=True)
@@ -71,10 +116,16 @@ class OperationResult:
 
 class PaymentGateway:
     def tokenize_card(self, card: CardDetails) -> CardToken:
+        """The provider's side of its card fields (only the simulated provider's own endpoint
+        calls it; Stripe's Elements tokenize in the browser)."""
+        raise NotImplementedError
+
+    def card_setup(self, request: CardSetupRequest) -> CardSetup:
+        """Raises CardDeclined (the bank refused the card) or ProviderError."""
         raise NotImplementedError
 
     def charge(self, request: ChargeRequest) -> OperationResult:
-        """Raises CardDeclined, ProviderError or UnknownOutcome."""
+        """Raises CardDeclined, ProviderError, UnknownOutcome or AuthenticationRequired."""
         raise NotImplementedError
 
     def refund(self, request: RefundRequest) -> OperationResult:

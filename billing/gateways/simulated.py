@@ -35,6 +35,8 @@ from billing.models import SimulatedProviderCard, SimulatedProviderOperation
 from .base import (
     CardDeclined,
     CardDetails,
+    CardSetup,
+    CardSetupRequest,
     CardToken,
     ChargeRequest,
     OperationResult,
@@ -145,8 +147,28 @@ class SimulatedGateway(PaymentGateway):
             behaviour=BEHAVIOURS.get(number, SUCCESS),
             brand=card_brand(number),
             last4=number[-4:],
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
         )
         return CardToken(token, card_brand(number), number[-4:], card.exp_month, card.exp_year)
+
+    def card_setup(self, request: CardSetupRequest) -> CardSetup:
+        """A card the bank refuses is not set up; the others are verified at once."""
+        _latency()
+        card = SimulatedProviderCard.objects.using(_database()).filter(
+            token=request.token).first()
+        if card is None:
+            raise CardDeclined("invalid_token")
+        if card.behaviour == PROVIDER_ERROR:
+            raise ProviderError("simulated provider unavailable")
+        if card.behaviour in DECLINES.values():
+            raise CardDeclined(card.behaviour)
+        return CardSetup(
+            token=card.token,
+            customer_reference=request.customer_reference or _new_reference("cus"),
+            brand=card.brand, last4=card.last4,
+            exp_month=card.exp_month or 12, exp_year=card.exp_year or 2099,
+        )
 
     def charge(self, request: ChargeRequest) -> OperationResult:
         _latency()

@@ -208,6 +208,12 @@ CARD_EXPIRY_NOTICE_DAYS = 30
 # Scheduled jobs handle due rows in batches of this size (one task per batch).
 JOB_BATCH_SIZE = env.int("JOB_BATCH_SIZE", default=200)
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="billing.gateways.simulated.SimulatedGateway")
+# Stripe (billing.gateways.stripe.StripeGateway): test or live keys from the dashboard.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Only tests change it (a Stripe-compatible server on 127.0.0.1).
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 # Faults the simulated provider injects (billing/gateways/simulated.py): shares from 0 to 1 of
 # the charges and refunds that would succeed, and of lookups; a delay before every answer; a
 # seed for reproducible draws.
