@@ -22,6 +22,13 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture(autouse=True)
+def _back_to_the_latest_schema():
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def test_issued_invoices_keep_their_numbers_and_voided_ones_get_a_credit_note():
     # given: the old shape, with a voided numbered first invoice and a past-due subscription
     apps = _migrate(BEFORE)
