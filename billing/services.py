@@ -13,8 +13,8 @@ from billing.amounts import tax_from_net, tax_from_total
 from billing.dunning import FailureKind, provider_retry_delay
 from billing.gateways import (
     CardDeclined,
-    CardDetails,
-    CardToken,
+    CardSetup,
+    CardSetupRequest,
     ChargeRequest,
     PaymentError,
     ProviderError,
@@ -45,20 +45,32 @@ class RefundNotAllowed(Exception):
     pass
 
 
-def payment_method_add(*, customer, card: CardDetails, now=None) -> PaymentMethod:
-    """Tokenize the card with the provider and make it the customer's default card.
+def payment_method_add(*, customer, token: str, now=None) -> PaymentMethod:
+    """Set up the card the provider's fields tokenized and make it the customer's default card.
 
-    Raises CardDeclined when the provider rejects the number."""
-    return payment_method_save(customer=customer, token=card_tokenize(card), now=now)
-
-
-def card_tokenize(card: CardDetails) -> CardToken:
-    """The provider's token for a card (raises CardDeclined for a number it rejects). Call it
-    outside any lock: it is a request to the provider."""
-    return get_gateway().tokenize_card(card)
+    Raises CardDeclined when the provider refuses it (it is then not saved)."""
+    return payment_method_save(customer=customer, setup=card_setup(customer=customer,
+                                                                   token=token), now=now)
 
 
-def payment_method_save(*, customer, token: CardToken, now=None) -> PaymentMethod:
+def card_setup(*, customer, token: str) -> CardSetup:
+    """Verify a tokenized card with the provider for later off-session charges (DESIGN §13).
+    Raises CardDeclined or ProviderError. Call it outside any lock: it is a request to the
+    provider."""
+    latest = customer.payment_methods.exclude(provider_customer_reference="").first()
+    try:
+        return get_gateway().card_setup(CardSetupRequest(
+            token=token,
+            customer_reference=latest.provider_customer_reference if latest else "",
+            email=customer.email,
+            idempotency_key=f"customer-{customer.pk}-setup-{token}",
+        ))
+    except ProviderError as error:
+        # Nothing was saved: the customer, who is there, is told to try again.
+        raise CardDeclined(PROVIDER_ERROR) from error
+
+
+def payment_method_save(*, customer, setup: CardSetup, now=None) -> PaymentMethod:
     now = now or timezone.now()
     with transaction.atomic():
         # Serialize a customer's card changes: two at once would both insert a default card.
@@ -66,11 +78,12 @@ def payment_method_save(*, customer, token: CardToken, now=None) -> PaymentMetho
         customer.payment_methods.filter(is_default=True).update(is_default=False)
         return PaymentMethod.objects.create(
             customer=customer,
-            provider_token=token.token,
-            brand=token.brand,
-            last4=token.last4,
-            exp_month=token.exp_month,
-            exp_year=token.exp_year,
+            provider_token=setup.token,
+            provider_customer_reference=setup.customer_reference,
+            brand=setup.brand,
+            last4=setup.last4,
+            exp_month=setup.exp_month,
+            exp_year=setup.exp_year,
             is_default=True,
             created_at=now,
         )
@@ -237,6 +250,8 @@ def _send(charge: Charge, *, now) -> Charge:
         currency=charge.currency,
         idempotency_key=charge.idempotency_key,
         description=charge.invoice.number or f"invoice-{charge.invoice_id}",
+        customer_reference=charge.payment_method.provider_customer_reference,
+        off_session=charge.initiated_by != "customer",  # renewals, retries, support
     )
     try:
         result = gateway.charge(request)

@@ -4,10 +4,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_safe
 
-from billing.forms import CardForm
+from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
 from billing.pdf import invoice_pdf
@@ -15,13 +14,12 @@ from billing.selectors import default_card, invoice_for_customer
 from billing.services import payment_method_add
 
 
-@sensitive_post_parameters("card_number", "cvc")
 @login_required
 def card_update(request):
-    form = CardForm(request.POST or None)
+    form = CardTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            payment_method_add(customer=request.user, card=form.card_details())
+            payment_method_add(customer=request.user, token=form.token)
         except CardDeclined as declined:
             form.add_error(None, decline_message(declined.code))
         else:

@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("legal.urls")),
     path("", include("support.urls")),
     path("comptes/", include("allauth.urls")),
+    # Stands for the simulated payment provider's own servers (DESIGN §13).
+    path("simulated-provider/", include("billing.gateways.simulated_urls")),
     # Before the admin's own login: staff sign in through allauth and its rate limits.
     path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),

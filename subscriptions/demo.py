@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.gateways import CardDetails
+from billing.gateways.simulated import SimulatedGateway
 from billing.services import payment_method_add
 from legal.models import TermsVersion
 from subscriptions.models import Plan
@@ -34,7 +35,7 @@ PLANS = [
     {"code": "essentiel-engagement", "name": "Essentiel engagement 12 mois", "tier": 1,
      "interval": "month", "price_cents": 700, "commitment_months": 12, "features": ESSENTIAL},
 ]
-DECLINING_CARD = "4000000000000002"
+DECLINING_CARD = "4000000000000341"  # sets up fine, then every charge is declined
 # (email, first name, plan code or None, days since subscribing, days since cancelling)
 CUSTOMERS = [
     ("demo@example.com", "Camille", "essentiel-mensuel", 20, None),
@@ -102,7 +103,7 @@ def load_demo(*, now=None, stdout=None) -> None:
         subscription = subscription_subscribe(
             customer=customer,
             plan=Plan.objects.get(code=plan_code),
-            card=CardDetails("4242424242424242", 12, now.year + 3, "123"),
+            card_token=_card_token("4242424242424242", now),
             now=subscribed_at,
         )
         if cancelled_days_ago is not None:
@@ -115,12 +116,12 @@ def load_demo(*, now=None, stdout=None) -> None:
         subscription = subscription_subscribe(
             customer=customer,
             plan=Plan.objects.get(code=plan_code),
-            card=CardDetails("4242424242424242", 12, now.year + 3, "123"),
+            card_token=_card_token("4242424242424242", now),
             now=now - timedelta(days=days_ago),
         )
         renewal = subscription.current_period_end
         payment_method_add(customer=customer, now=renewal,
-                           card=CardDetails(DECLINING_CARD, 12, now.year + 3, "123"))
+                           token=_card_token(DECLINING_CARD, now))
         invoice = subscription_renew(subscription_id=subscription.pk, now=renewal).invoice
         for day in settings.DUNNING_RETRY_DAYS:
             if day <= dunning_days:
@@ -131,6 +132,11 @@ def load_demo(*, now=None, stdout=None) -> None:
         staff = User.objects.create_superuser(STAFF[0], STAFF[1], first_name="Support")
         EmailAddress.objects.create(user=staff, email=STAFF[0], primary=True, verified=True)
 
+
+
+def _card_token(number, now) -> str:
+    """The demo customers typed their card into the simulated provider's fields."""
+    return SimulatedGateway().tokenize_card(CardDetails(number, 12, now.year + 3, "123")).token
 
 @transaction.atomic
 def _customer(email, first_name) -> User:

@@ -5,11 +5,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.models import country_choices
-from billing.forms import CardForm
+from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
 from billing.models import Charge
@@ -45,7 +44,6 @@ def plans(request):
     })
 
 
-@sensitive_post_parameters("card_number", "cvc")
 @login_required
 def subscribe(request, code):
     plan = get_object_or_404(Plan, code=code, is_active=True)
@@ -56,11 +54,11 @@ def subscribe(request, code):
         request,
         plan=plan,
         title=_("Souscrire à %(plan)s") % {"plan": plan.name},
-        pay=lambda card: subscription_subscribe(customer=request.user, plan=plan, card=card),
+        pay=lambda token: subscription_subscribe(customer=request.user, plan=plan,
+                                                 card_token=token),
     )
 
 
-@sensitive_post_parameters("card_number", "cvc")
 @login_required
 def restart(request, pk):
     """"Renouveler" an ended subscription: same page and flow as subscribing."""
@@ -73,22 +71,22 @@ def restart(request, pk):
         request,
         plan=subscription.plan,
         title=_("Renouveler %(plan)s") % {"plan": subscription.plan.name},
-        pay=lambda card: subscription_restart(subscription=subscription, card=card),
+        pay=lambda token: subscription_restart(subscription=subscription, card_token=token),
     )
 
 
 def _checkout(request, *, plan, title, pay):
-    """The card form of a first payment; ``pay(card)`` charges it (None: the saved card)."""
+    """The card form of a first payment; ``pay(token)`` charges it (None: the saved card)."""
     saved_card = default_card(customer=request.user)
     use_saved = bool(saved_card) and request.POST.get("use_saved_card") == "1"
-    form = CardForm(request.POST or None) if not use_saved else CardForm()
+    form = CardTokenForm(request.POST or None) if not use_saved else CardTokenForm()
     terms_error = (_("Cochez « J'accepte les conditions d'abonnement » pour souscrire.")
                    if request.method == "POST" and request.POST.get("accept_terms") != "1"
                    else "")
     payment_error = ""
     if request.method == "POST" and not terms_error and (use_saved or form.is_valid()):
         try:
-            subscription = pay(None if use_saved else form.card_details())
+            subscription = pay(None if use_saved else form.token)
         except CardDeclined as declined:
             payment_error = decline_message(declined.code)
         except SubscribeError as error:
@@ -105,6 +103,7 @@ def _checkout(request, *, plan, title, pay):
         "form": form,
         "saved_card": saved_card,
         "terms_error": terms_error,
+        "terms_accepted": request.POST.get("accept_terms") == "1",
         "payment_error": payment_error,
     })
 

@@ -5,6 +5,7 @@ from allauth.account.models import EmailAddress
 
 from accounts.models import User
 from billing.gateways import CardDetails
+from billing.gateways.simulated import SimulatedGateway
 from subscriptions.models import Plan
 from subscriptions.services import subscription_subscribe
 
@@ -47,13 +48,19 @@ class PlanFactory(factory.django.DjangoModelFactory):
         annual = factory.Trait(interval="year", price_cents=8250)
 
 
+def card_token(number=SUCCESS_CARD, exp_month=12, exp_year=2030, cvc="123") -> str:
+    """What the simulated provider's card fields give the portal for this card (its
+    tokenizer, standing for the provider's servers, is the only code that sees the number)."""
+    return SimulatedGateway().tokenize_card(CardDetails(number, exp_month, exp_year, cvc)).token
+
+
 def subscribed(*, customer=None, plan=None, at, card=SUCCESS_CARD):
-    """A subscription made the way a customer makes one: card tokenized, first invoice charged
-    through the simulated provider, at the instant ``at``."""
+    """A subscription made the way a customer makes one: card tokenized by the provider, set
+    up and the first invoice charged through the simulated provider, at the instant ``at``."""
     customer = customer or UserFactory()
     plan = plan or PlanFactory()
     return subscription_subscribe(customer=customer, plan=plan, now=at,
-                                  card=CardDetails(card, 12, at.year + 3, "123"))
+                                  card_token=card_token(card, 12, at.year + 3))
 
 
 def days(n):

@@ -8,9 +8,10 @@ Test cards (any future expiry, any CVC):
 
 ==================== ===========================================================
 4242 4242 4242 4242  success (so does any other valid number)
-4000 0000 0000 0002  declined (generic)
-4000 0000 0000 9995  declined: insufficient funds
-4000 0000 0000 0069  declined: expired card
+4000 0000 0000 0002  declined (generic), also when the card is set up
+4000 0000 0000 9995  declined: insufficient funds (the card sets up fine)
+4000 0000 0000 0069  declined: expired card, also when the card is set up
+4000 0000 0000 0341  sets up fine, then every charge is declined (as Stripe's card)
 4000 0000 0000 0119  provider error, nothing charged (retry later)
 4000 0000 0000 0408  timeout: the charge went through but the answer was lost
 ==================== ===========================================================
@@ -55,7 +56,11 @@ DECLINES = {
     "4000000000009995": "insufficient_funds",
     "4000000000000069": "expired_card",
 }
+# Setting a card up is a verification with the bank: these are refused there already.
+REFUSED_AT_SETUP = {"card_declined", "expired_card"}
+CHARGES_DECLINED = "charges_declined"
 BEHAVIOURS = {
+    "4000000000000341": CHARGES_DECLINED,
     "4000000000000119": PROVIDER_ERROR,
     "4000000000000408": TIMEOUT_AFTER_SUCCESS,
     **DECLINES,
@@ -159,9 +164,9 @@ class SimulatedGateway(PaymentGateway):
             token=request.token).first()
         if card is None:
             raise CardDeclined("invalid_token")
-        if card.behaviour == PROVIDER_ERROR:
+        if _injected() == PROVIDER_ERROR:
             raise ProviderError("simulated provider unavailable")
-        if card.behaviour in DECLINES.values():
+        if card.behaviour in REFUSED_AT_SETUP:
             raise CardDeclined(card.behaviour)
         return CardSetup(
             token=card.token,
@@ -179,6 +184,8 @@ class SimulatedGateway(PaymentGateway):
         if card is None:
             raise CardDeclined("invalid_token")
         behaviour = _injected() if card.behaviour == SUCCESS else card.behaviour
+        if behaviour == CHARGES_DECLINED:
+            behaviour = "card_declined"
         if behaviour == PROVIDER_ERROR:
             raise ProviderError("simulated provider unavailable")
         declined = behaviour in DECLINES.values()

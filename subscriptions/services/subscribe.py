@@ -3,12 +3,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from billing.gateways import CardDetails
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.selectors import first_payment_in_progress
 from billing.services import (
-    card_tokenize,
+    card_setup,
     charge_prepare,
     invoice_create,
     payment_method_save,
@@ -31,31 +30,31 @@ class PaymentUnconfirmed(SubscribeError):
     later, on the card it was made with."""
 
 
-def subscription_subscribe(*, customer, plan, card: CardDetails | None = None, now=None):
+def subscription_subscribe(*, customer, plan, card_token: str | None = None, now=None):
     """Charge the first period and, once paid, open the subscription.
 
-    ``card`` is a new card to save and charge; without it the default card is charged. A
-    declined card leaves no subscription and no numbered invoice, and a new card that was
-    refused does not stay the default. Raises SubscribeError or CardDeclined (card refused
-    by the provider's tokenizer)."""
+    ``card_token`` is a new card (tokenized by the provider's fields) to set up, save and
+    charge; without it the default card is charged. A declined card leaves no subscription and
+    no numbered invoice, and a new card that was refused does not stay the default. Raises
+    SubscribeError or CardDeclined (the provider refused to set the card up)."""
     now = now or timezone.now()
     if not plan.is_active:
         raise SubscribeError(_("Cette formule n'est plus proposée."))
-    return _pay_first_period(customer=customer, plan=plan, card=card, now=now)
+    return _pay_first_period(customer=customer, plan=plan, card_token=card_token, now=now)
 
 
-def subscription_restart(*, subscription, card: CardDetails | None = None, now=None):
+def subscription_restart(*, subscription, card_token: str | None = None, now=None):
     """"Renouveler" after the end (DESIGN §5): a new paid period of the same plan starting
     now, on the same subscription and licence key, paid like a new subscription."""
     now = now or timezone.now()
     require(restart_refusal(subscription, now=now), subscription, SubscribeError)
     subscription_expire(subscription_id=subscription.pk, now=now)
-    return _pay_first_period(customer=subscription.customer, plan=subscription.plan, card=card,
-                             subscription=subscription, now=now)
+    return _pay_first_period(customer=subscription.customer, plan=subscription.plan,
+                             card_token=card_token, subscription=subscription, now=now)
 
 
-def _pay_first_period(*, customer, plan, card, now, subscription=None) -> Subscription:
-    token = card_tokenize(card) if card else None
+def _pay_first_period(*, customer, plan, card_token, now, subscription=None) -> Subscription:
+    setup = card_setup(customer=customer, token=card_token) if card_token else None
     with transaction.atomic():
         # One customer's concurrent checkouts are serialized here: the first prepares its
         # charge, the others find it (or the subscription it opened) and stop, saving nothing.
@@ -73,7 +72,7 @@ def _pay_first_period(*, customer, plan, card, now, subscription=None) -> Subscr
                 _("Un paiement est déjà en cours de traitement. Merci de patienter quelques "
                   "minutes avant de réessayer.")
             )
-        new_card = payment_method_save(customer=customer, token=token, now=now) if token else None
+        new_card = payment_method_save(customer=customer, setup=setup, now=now) if setup else None
         period = period_by_index(anchor=now, interval=plan.interval, index=0, tz=business_tz())
         invoice = invoice_create(
             customer=customer,

@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from accounts.action_keys import ActionRefused, new_action_key, perform_once
 from accounts.models import ActionKey
-from billing.gateways import CardDetails
 from billing.models import Charge, Refund
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
@@ -18,12 +17,12 @@ from subscriptions.models import Actor, Status, Subscription, SubscriptionEvent
 from subscriptions.services import subscription_cancel
 from subscriptions.services.renew import subscription_renew
 from tests.confirmations import form_key
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
 
-DECLINED = "4000000000000002"
+DECLINED = "4000000000000341"
 ALREADY_DONE = "Cette action a déjà été effectuée"
 
 
@@ -39,7 +38,7 @@ def past_due(now, django_capture_on_commit_callbacks):
     subscription = subscribed(customer=UserFactory(email="dominique@example.com"),
                               plan=PlanFactory(code="essentiel"), at=now - days(31))
     payment_method_add(customer=subscription.customer,
-                       card=CardDetails(DECLINED, 12, 2030, "123"), now=now - days(2))
+                       token=card_token(DECLINED, 12, 2030, "123"), now=now - days(2))
     with django_capture_on_commit_callbacks(execute=True):
         subscription_renew(subscription_id=subscription.pk, now=subscription.current_period_end)
     subscription.refresh_from_db()

@@ -7,7 +7,6 @@ from datetime import datetime
 import pytest
 from django.urls import reverse
 
-from billing.gateways import CardDetails
 from billing.models import Charge, CreditNote
 from billing.reporting import staff_report
 from billing.services import payment_method_add, refund_execute
@@ -17,7 +16,7 @@ from subscriptions.services.events import subscription_event_record
 from subscriptions.services.renew import subscription_renew
 from subscriptions.services.staff import staff_charge_refund, staff_subscription_end_now
 from tests.conftest import PARIS
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +224,7 @@ def test_an_invoice_cancelled_unpaid_is_not_a_refund_of_the_month(now):
     subscription = subscribed(plan=PlanFactory(code="essentiel", price_cents=825),
                               at=now - days(40))
     payment_method_add(customer=subscription.customer, now=now,
-                       card=CardDetails("4000000000000002", 12, 2031, "123"))
+                       token=card_token("4000000000000341", 12, 2031, "123"))
     subscription_renew(subscription_id=subscription.pk, now=now)
     staff_subscription_end_now(subscription=subscription, refund=False, staff_user=None,
                                now=now)

@@ -7,7 +7,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing.gateways import CardDetails
 from billing.models import Charge, Invoice, Refund
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
@@ -17,11 +16,11 @@ from subscriptions.services.renew import subscription_renew
 from subscriptions.services.staff import staff_licence_regenerate, staff_subscription_extend
 from subscriptions.timeline import subscription_timeline
 from tests.confirmations import confirm
-from tests.factories import PlanFactory, UserFactory, days, next_retry_at, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, next_retry_at, subscribed
 
 pytestmark = pytest.mark.django_db
 
-DECLINED = "4000000000000002"
+DECLINED = "4000000000000341"
 GOOD = "4242424242424242"
 
 
@@ -45,7 +44,7 @@ def past_due(now, django_capture_on_commit_callbacks):
 
 
 def _card(customer, number, now):
-    payment_method_add(customer=customer, card=CardDetails(number, 12, 2030, "123"), now=now)
+    payment_method_add(customer=customer, token=card_token(number, 12, 2030, "123"), now=now)
 
 
 def _action_url(subscription, action):

@@ -7,14 +7,13 @@ import pytest
 from django.urls import reverse
 from pypdf import PdfReader
 
-from billing.gateways import CardDetails
 from billing.models import Invoice
 from billing.pdf import invoice_pdf
 from billing.services import payment_method_add
 from subscriptions.services import SubscribeError, subscription_cancel
 from subscriptions.services.renew import subscription_renew
 from subscriptions.services.staff import staff_subscription_end_now
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +103,7 @@ def test_a_cancellation_refund_shows_its_credit_note_on_the_invoice(
 def test_a_refused_first_payment_leaves_no_invoice_page(client, owner, now):
     # given: a declined card leaves the first invoice an unnumbered draft, voided
     with pytest.raises(SubscribeError):
-        subscribed(customer=owner, at=now, card="4000000000000002")
+        subscribed(customer=owner, at=now, card="4000000000000341")
     draft = Invoice.objects.get(customer=owner)
     # then
     assert (draft.status, draft.number, draft.issued_at) == (Invoice.Status.VOID, None, None)
@@ -114,7 +113,7 @@ def test_a_voided_issued_invoice_says_so_and_has_no_payment_date(client, owner, 
     # given: a renewal invoice issued, then its subscription ended unpaid
     subscription = subscribed(customer=owner, at=now - days(40))
     payment_method_add(customer=owner, now=now,
-                       card=CardDetails("4000000000000002", 12, 2031, "123"))
+                       token=card_token("4000000000000341", 12, 2031, "123"))
     invoice = subscription_renew(subscription_id=subscription.pk, now=now).invoice
     staff_subscription_end_now(subscription=subscription, refund=False, staff_user=None,
                                now=now)

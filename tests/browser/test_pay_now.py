@@ -5,7 +5,6 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from billing.gateways import CardDetails
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.models import Status
@@ -13,7 +12,7 @@ from subscriptions.periods import add_days
 from subscriptions.selectors import business_tz
 from subscriptions.services.renew import subscription_renew, subscription_retry_payment
 from tests.browser.conftest import log_in
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +24,7 @@ def suspended_subscription():
                               at=timezone.now() - days(39))
     renewal = subscription.current_period_end
     payment_method_add(customer=subscription.customer, now=renewal,
-                       card=CardDetails("4000000000000002", 12, 2031, "123"))
+                       token=card_token("4000000000000341", 12, 2031, "123"))
     invoice = subscription_renew(subscription_id=subscription.pk, now=renewal).invoice
     for retry in settings.DUNNING_RETRY_DAYS:
         subscription_retry_payment(invoice_id=invoice.pk,

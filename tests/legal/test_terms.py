@@ -15,11 +15,10 @@ from legal.tasks import terms_notify_batch_task
 from notifications.models import OutboxEmail
 from subscriptions.models import Status, Subscription
 from tests.conftest import PARIS
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
-CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2029, "cvc": "123"}
 
 
 def _version(version, effective, *, published=True, title=None, **fields):
@@ -97,7 +96,7 @@ def test_subscribing_records_the_acceptance_of_the_version_in_force(client, cust
     plan = PlanFactory()
     # when
     response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
-                           {**CARD, "accept_terms": "1"})
+                           {"card_token": card_token(), "accept_terms": "1"})
     # then
     assert response.status_code == 302
     subscription = Subscription.objects.get(customer=customer)
@@ -111,7 +110,8 @@ def test_without_ticking_the_terms_nothing_is_charged(client, customer, now):
     _version("2025-05", date(2025, 5, 26))
     plan = PlanFactory()
     # when
-    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]), CARD)
+    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
+                           {"card_token": card_token()})
     # then
     assert response.status_code == 200
     assert ("Cochez « J&#x27;accepte les conditions d&#x27;abonnement » pour souscrire."

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core import mail
 from django.db import connection
 
-from billing.gateways import CardDetails, PaymentError, ProviderError
+from billing.gateways import PaymentError, ProviderError
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import Charge, Invoice, SimulatedProviderOperation
 from billing.services import charge_prepare, invoice_create, payment_method_add
@@ -32,7 +32,7 @@ from subscriptions.services.renew import (
     subscription_retry_payment,
 )
 from subscriptions.tasks import job_batch
-from tests.factories import PlanFactory, UserFactory, next_retry_at, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, next_retry_at, subscribed
 from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "simulated_provider"])
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "simu
 PARIS = ZoneInfo("Europe/Paris")
 RENEWAL = datetime(2026, 4, 10, 9, 30, tzinfo=PARIS)
 NEXT_RENEWAL = datetime(2026, 5, 10, 9, 30, tzinfo=PARIS)
-DECLINED_CARD = "4000000000000002"
+DECLINED_CARD = "4000000000000341"
 TIMEOUT_AFTER_SUCCESS_CARD = "4000000000000408"
 
 
@@ -67,7 +67,7 @@ def slow_provider(monkeypatch):
 
 def _add_card(subscription, number):
     payment_method_add(customer=subscription.customer,
-                       card=CardDetails(number, 12, 2030, "123"), now=subscription.started_at)
+                       token=card_token(number, 12, 2030, "123"), now=subscription.started_at)
 
 
 

@@ -28,7 +28,6 @@ from django.core.management import call_command
 from django.db.models import OuterRef, Subquery
 
 from accounts.models import User
-from billing.gateways import CardDetails
 from billing.models import Charge, CreditNote, Invoice, Refund
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
@@ -36,12 +35,12 @@ from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_cancel
 from subscriptions.services.renew import subscription_pay_now
-from tests.factories import PlanFactory, UserFactory, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, subscribed
 
 pytestmark = pytest.mark.django_db
 
 PARIS = ZoneInfo("Europe/Paris")
-DECLINED_CARD = "4000000000000002"
+DECLINED_CARD = "4000000000000341"
 SUCCESS_CARD = "4242424242424242"
 # Reminder kinds are somebody else's: only these are asserted here.
 BILLING_EMAILS = (
@@ -286,7 +285,7 @@ def subscribe(clock, *, who, plan, at, card=SUCCESS_CARD):
 def add_card(clock, subscription, number, *, at):
     with clock.at(at):
         payment_method_add(customer=subscription.customer,
-                           card=CardDetails(number, 12, at.year + 3, "123"), now=at)
+                           token=card_token(number, 12, at.year + 3, "123"), now=at)
 
 
 # -- renewals on the right dates --------------------------------------------------------------

@@ -6,7 +6,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from billing.gateways import CardDetails
 from billing.models import (
     Charge,
     CreditNote,
@@ -24,18 +23,26 @@ from subscriptions.rules import Refusal, plan_change_refusal
 from subscriptions.services import subscription_cancel
 from subscriptions.services.lifecycle import TRANSITIONS, IllegalTransition, _move
 from subscriptions.services.renew import subscription_renew
-from tests.factories import PlanFactory, UserFactory, days, next_retry_at, open_renewal, subscribed
+from tests.factories import (
+    PlanFactory,
+    UserFactory,
+    card_token,
+    days,
+    next_retry_at,
+    open_renewal,
+    subscribed,
+)
 from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
 
 PROVIDER_ERROR_CARD = "4000000000000119"
-DECLINED_CARD = "4000000000000002"
+DECLINED_CARD = "4000000000000341"
 
 
 def _card(customer, number, now):
     return payment_method_add(customer=customer, now=now,
-                              card=CardDetails(number, 12, now.year + 3, "123"))
+                              token=card_token(number, 12, now.year + 3, "123"))
 
 
 def test_a_provider_error_at_renewal_is_not_a_failed_payment(now, mailoutbox):
@@ -200,11 +207,10 @@ def test_concurrent_subscribe_posts_of_one_customer_buy_once():
     clients = [Client() for _ in range(5)]
     for client in clients:
         client.force_login(customer)
-    form = {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2030",
-            "cvc": "123", "accept_terms": "1"}
     url = reverse("subscriptions:subscribe", args=[plan.code])
 
     def post(client):
+        form = {"card_token": card_token(), "accept_terms": "1"}  # each tab typed the card
         return lambda: client.post(url, form)
 
     # when

@@ -3,7 +3,6 @@
 import pytest
 from django.urls import reverse
 
-from billing.gateways import CardDetails
 from billing.models import Charge, Invoice
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
@@ -14,16 +13,24 @@ from subscriptions.services.renew import (
     subscription_renew,
     subscription_retry_payment,
 )
-from tests.factories import PlanFactory, UserFactory, days, next_retry_at, open_renewal, subscribed
+from tests.factories import (
+    PlanFactory,
+    UserFactory,
+    card_token,
+    days,
+    next_retry_at,
+    open_renewal,
+    subscribed,
+)
 
 pytestmark = pytest.mark.django_db
 
-DECLINED = "4000000000000002"
+DECLINED = "4000000000000341"
 GOOD = "4242424242424242"
 
 
 def _card(customer, number, now):
-    payment_method_add(customer=customer, card=CardDetails(number, 12, 2030, "123"), now=now)
+    payment_method_add(customer=customer, token=card_token(number, 12, 2030, "123"), now=now)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import reverse
 
-from billing.gateways import CardDetails, ProviderError
+from billing.gateways import ProviderError
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import Charge, Invoice, Refund, SimulatedProviderOperation
 from billing.services import payment_method_add
@@ -39,13 +39,13 @@ from subscriptions.services.change_plan import (
     subscription_withdraw_plan_change,
 )
 from subscriptions.services.renew import subscription_renew
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
 PARIS = ZoneInfo("Europe/Paris")
 NBSP = "\u00a0"
-DECLINED_CARD = "4000000000000002"
+DECLINED_CARD = "4000000000000341"
 TIMEOUT_AFTER_SUCCESS_CARD = "4000000000000408"
 SUCCESS_CARD = "4242424242424242"
 
@@ -85,7 +85,7 @@ def premium(plans):
 
 def _add_card(subscription, number):
     payment_method_add(customer=subscription.customer, now=BOUGHT,
-                       card=CardDetails(number, 12, 2030, "123"))
+                       token=card_token(number, 12, 2030, "123"))
 
 
 def _reload(subscription):

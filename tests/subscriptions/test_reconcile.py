@@ -1,6 +1,5 @@
 import pytest
 
-from billing.gateways import CardDetails
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import Charge, Invoice, PaymentMethod, Refund
 from billing.services import payment_method_add
@@ -9,7 +8,7 @@ from subscriptions.models import EndReason, Status
 from subscriptions.services import SubscribeError, subscription_cancel, subscription_subscribe
 from subscriptions.services.payments import charge_resume_apply
 from subscriptions.services.renew import subscription_expire, subscription_renew
-from tests.factories import PlanFactory, UserFactory, days, next_retry_at, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, next_retry_at, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ def test_money_that_arrives_late_for_an_ended_subscription_is_refunded(
     # given: the renewal times out and the provider cannot tell yet
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
     payment_method_add(customer=subscription.customer, now=now,
-                       card=CardDetails(TIMEOUT_AFTER_SUCCESS, 12, 2030, "123"))
+                       token=card_token(TIMEOUT_AFTER_SUCCESS, 12, 2030, "123"))
     with monkeypatch.context() as patched:
         patched.setattr(SimulatedGateway, "lookup", lambda self, key: None)
         charge = subscription_renew(subscription_id=subscription.pk, now=now)
@@ -49,7 +48,7 @@ def test_money_that_arrives_late_after_a_cancel_is_refunded_even_before_expiry(
     # given: an unknown renewal, then the customer cancels; the reconcile runs before expiry
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
     payment_method_add(customer=subscription.customer, now=now,
-                       card=CardDetails(TIMEOUT_AFTER_SUCCESS, 12, 2030, "123"))
+                       token=card_token(TIMEOUT_AFTER_SUCCESS, 12, 2030, "123"))
     with monkeypatch.context() as patched:
         patched.setattr(SimulatedGateway, "lookup", lambda self, key: None)
         charge = subscription_renew(subscription_id=subscription.pk, now=now)
@@ -73,7 +72,7 @@ def test_a_first_payment_left_unknown_keeps_its_card_and_bills_normally_afterwar
     with monkeypatch.context() as patched, pytest.raises(SubscribeError):
         patched.setattr(SimulatedGateway, "lookup", lambda self, key: None)
         subscription_subscribe(customer=customer, plan=plan, now=now,
-                               card=CardDetails(TIMEOUT_AFTER_SUCCESS, 12, 2030, "123"))
+                               card_token=card_token(TIMEOUT_AFTER_SUCCESS, 12, 2030, "123"))
     # when: the reconcile job finds it paid, then the month goes by
     with django_capture_on_commit_callbacks(execute=True):
         run_due_jobs(now=now + days(1))

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 import pytest
 from django.conf import settings as django_settings
 
-from billing.gateways import CardDetails
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.jobs import JOBS, run_due_jobs
@@ -20,7 +19,7 @@ from subscriptions.services.reminders import (
     pre_charge_notices_due,
 )
 from tests.conftest import PARIS
-from tests.factories import SUCCESS_CARD, PlanFactory, UserFactory, days, subscribed
+from tests.factories import SUCCESS_CARD, PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +73,7 @@ def only(kind, subscription=None):
 def subscribed_with_card(*, plan, at, exp_month, exp_year, customer=None):
     return subscription_subscribe(
         customer=customer or UserFactory(), plan=plan, now=at,
-        card=CardDetails(SUCCESS_CARD, exp_month, exp_year, "123"),
+        card_token=card_token(SUCCESS_CARD, exp_month, exp_year, "123"),
     )
 
 
@@ -398,7 +397,7 @@ def test_card_expiry_reminder_again_for_the_next_renewal_but_not_after_a_new_car
                                                    ("card_expiry_notice", date(2026, 4, 10))]
     # when: a new card, then the May renewal and the days before the June one
     payment_method_add(customer=subscription.customer,
-                       card=CardDetails(SUCCESS_CARD, 12, 2030, "123"), now=paris(2026, 4, 12))
+                       token=card_token(SUCCESS_CARD, 12, 2030, "123"), now=paris(2026, 4, 12))
     tick(*each_day(date(2026, 4, 12), date(2026, 6, 9)))
     # then
     assert len(sent(kinds=["card_expiry_notice"])) == 2
@@ -484,7 +483,7 @@ def test_two_years_day_by_day_send_each_reminder_once_on_its_day(now, tick):
     for at in each_day(date(2026, 3, 11), date(2028, 3, 10)):
         if at.date() == date(2027, 6, 20):
             payment_method_add(customer=monthly.customer,
-                               card=CardDetails(SUCCESS_CARD, 12, 2031, "123"), now=at)
+                               token=card_token(SUCCESS_CARD, 12, 2031, "123"), now=at)
         handled += tick(at)
     # then
     monthly_pre_charges = [

@@ -14,12 +14,12 @@ from subscriptions.services.change_plan import (
     subscription_switch_to_annual,
 )
 from subscriptions.services.renew import subscription_expire
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
-GOOD_CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030,
-             "cvc": "123", "accept_terms": "1"}
+def _new_card(number="4242424242424242"):
+    return {"card_token": card_token(number), "accept_terms": "1"}
 SAVED_CARD = {"use_saved_card": "1", "accept_terms": "1"}
 
 
@@ -87,8 +87,7 @@ def test_renouveler_renews_normally_afterwards(client, expired, now,
 
 def test_a_refused_card_does_not_restart(client, expired):
     # when
-    response = client.post(_restart_url(expired), {**GOOD_CARD,
-                                                    "card_number": "4000000000000002"})
+    response = client.post(_restart_url(expired), _new_card("4000000000000341"))
     # then
     expired.refresh_from_db()
     assert response.status_code == 200

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 
-from billing.gateways import CardDetails
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import Charge, CreditNote, Invoice, Refund, SimulatedProviderCard
 from billing.services import payment_method_add
@@ -24,7 +23,7 @@ from subscriptions.services.staff import (
     staff_subscription_end_now,
     staff_subscription_extend,
 )
-from tests.factories import PlanFactory, UserFactory, days, open_renewal, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, open_renewal, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +33,7 @@ TIMEOUT_AFTER_SUCCESS_CARD = "4000000000000408"
 
 def _card(customer, number, now):
     return payment_method_add(customer=customer, now=now,
-                              card=CardDetails(number, 12, now.year + 3, "123"))
+                              token=card_token(number, 12, now.year + 3, "123"))
 
 
 @pytest.fixture
@@ -166,7 +165,7 @@ def test_a_payment_in_progress_when_the_unpaid_period_ends_does_not_end_the_subs
     # given: a suspended subscription (the renewal and its three retries declined)
 
     subscription = subscribed(plan=PlanFactory(), at=now - days(62))
-    _card(subscription.customer, "4000000000000002", now - days(40))
+    _card(subscription.customer, "4000000000000341", now - days(40))
     subscription_renew(subscription_id=subscription.pk, now=subscription.current_period_end)
     for retry in (1, 3, 7):
         invoice = open_renewal(subscription)

@@ -10,7 +10,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from billing.gateways import CardDetails
 from billing.gateways.simulated import SimulatedGateway
 from billing.messages import decline_message
 from billing.models import Charge, Invoice, PaymentMethod, SimulatedProviderOperation
@@ -20,7 +19,7 @@ from subscriptions.licences import LICENCE_ALPHABET
 from subscriptions.models import Status, Subscription, SubscriptionEvent
 from subscriptions.services import subscribe as subscribe_service
 from subscriptions.services.payments import charge_send
-from tests.factories import PlanFactory, UserFactory, days, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, subscribed
 from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +29,8 @@ LICENCE_KEY = re.compile(rf"^[{LICENCE_ALPHABET}]{{5}}(-[{LICENCE_ALPHABET}]{{5}
 
 
 def _card(number="4242424242424242", *, month=12, year=2029, cvc="123"):
-    return {"card_number": number, "exp_month": month, "exp_year": year, "cvc": cvc,
-            "accept_terms": "1"}
+    """The checkout form as the provider's fields leave it: a token, never the number."""
+    return {"card_token": card_token(number, month, year, cvc), "accept_terms": "1"}
 
 
 def _subscribe_url(plan):
@@ -156,8 +155,10 @@ def test_after_subscribing_the_billing_page_shows_the_subscription(client, custo
 
 
 def test_card_number_with_spaces_is_accepted(client, customer, plan):
-    # when
-    client.post(_subscribe_url(plan), _card("4242 4242 4242 4242"))
+    # when: typed with spaces in the provider's fields
+    token = client.post(TOKENS_URL, {"number": "4242 4242 4242 4242", "exp_month": "12",
+                                     "exp_year": "2029", "cvc": "123"}).json()["token"]
+    client.post(_subscribe_url(plan), {"card_token": token, "accept_terms": "1"})
     # then
     assert Subscription.objects.get().status == Status.ACTIVE
     assert PaymentMethod.objects.get().last4 == "4242"
@@ -180,9 +181,8 @@ def test_subscribing_with_the_saved_card(client, customer, plan, now):
 
 
 @pytest.mark.parametrize(("number", "code", "words"), [
-    ("4000000000000002", "card_declined", "Paiement refusé par votre banque"),
+    ("4000000000000341", "card_declined", "Paiement refusé par votre banque"),
     ("4000000000009995", "insufficient_funds", "provision insuffisante"),
-    ("4000000000000069", "expired_card", "cette carte a expiré"),
     ("4000000000000119", "provider_error", "Aucun montant n'a été débité"),
 ])
 def test_a_refused_card_shows_why_and_buys_nothing(client, customer, plan, number, code, words,
@@ -203,6 +203,22 @@ def test_a_refused_card_shows_why_and_buys_nothing(client, customer, plan, numbe
     assert (charge.status, charge.failure_code) == (Charge.Status.FAILED, code)
     assert not OutboxEmail.objects.exists()
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(("number", "code"), [
+    ("4000000000000002", "card_declined"), ("4000000000000069", "expired_card"),
+])
+def test_a_card_the_bank_refuses_at_setup_is_not_saved_and_nothing_is_charged(
+    client, customer, plan, number, code
+):
+    # when
+    response = client.post(_subscribe_url(plan), _card(number))
+    # then
+    assert response.status_code == 200
+    assert response.context["payment_error"] == decline_message(code)
+    assert not PaymentMethod.objects.exists()
+    assert not Invoice.objects.exists()
+    assert _nothing_bought()
 
 
 def test_a_refused_new_card_does_not_replace_the_saved_card(client, customer, plan, now):
@@ -230,28 +246,63 @@ def test_after_a_refused_card_another_card_succeeds(client, customer, plan):
         (None, Invoice.Status.VOID), ("F2026-000001", Invoice.Status.PAID)]
 
 
-@pytest.mark.parametrize(("card", "field", "error"), [
-    (_card(month=2, year=2026), None, "Cette carte a expiré."),
-    (_card(month=12, year=2025), None, "Cette carte a expiré."),
-    (_card("4242424242424241"), "card_number", "Ce numéro de carte n'est pas valide."),
-    (_card("4242-4242-4242-4243"), "card_number", "Ce numéro de carte n'est pas valide."),
-    (_card(cvc="12"), "cvc", "Le cryptogramme compte 3 ou 4 chiffres."),
+TOKENS_URL = "/simulated-provider/tokens/"
+
+
+@pytest.mark.parametrize(("card", "error"), [
+    ({"month": 2, "year": 2026}, "Cette carte a expiré."),
+    ({"month": 12, "year": 2025}, "Cette carte a expiré."),
+    ({"month": 13, "year": 2029}, "Indiquez le mois (1 à 12) et l'année d'expiration."),
+    ({"number": "4242424242424241"}, "Ce numéro de carte n'est pas valide."),
+    ({"number": "4242-4242-4242-4243"}, "Ce numéro de carte n'est pas valide."),
+    ({"number": "４２４２４２４２４２４２４２４２"}, "Ce numéro de carte n'est pas valide."),
+    ({"cvc": "12"}, "Le cryptogramme compte 3 ou 4 chiffres."),
 ])
-def test_an_invalid_card_form_shows_a_french_error_and_creates_nothing(
-    client, customer, plan, card, field, error
-):
-    # when
-    response = client.post(_subscribe_url(plan), card)
+def test_the_providers_card_fields_refuse_an_invalid_card_in_french(client, customer, card,
+                                                                     error):
+    # when: the provider's script sends the card to the provider's tokenizer
+    fields = {"number": "4242424242424242", "month": 12, "year": 2029, "cvc": "123", **card}
+    response = client.post(TOKENS_URL, {"number": fields["number"], "cvc": fields["cvc"],
+                                        "exp_month": fields["month"],
+                                        "exp_year": fields["year"]})
     # then
-    assert response.status_code == 200
-    form = response.context["form"]
-    assert (form.non_field_errors() if field is None else form.errors[field]) == [error]
-    assert escape(error) in response.content.decode()
+    assert response.status_code == 400
+    assert response.json()["message"] == error
     assert not PaymentMethod.objects.exists()
-    assert not SimulatedProviderOperation.objects.exists()
-    assert not Invoice.objects.exists()
-    assert not Charge.objects.exists()
     assert _nothing_bought()
+
+
+def test_the_providers_tokenizer_answers_a_token_and_what_may_be_shown(client):
+    # when
+    response = client.post(TOKENS_URL, {"number": "4242 4242 4242 4242", "exp_month": "7",
+                                        "exp_year": "2031", "cvc": "314"})
+    # then: no number, no CVC in the answer
+    answer = response.json()
+    assert answer["token"].startswith("tok_")
+    assert (answer["brand"], answer["last4"], answer["exp_month"], answer["exp_year"]) == (
+        "Visa", "4242", 7, 2031)
+    assert "4242424242424242" not in response.content.decode()
+    assert "314" not in response.content.decode()
+
+
+def test_the_checkout_takes_no_card_number_and_never_shows_one(client, customer, plan):
+    # when: a card number posted to the portal itself (a bypassed script, a crafted form)
+    response = client.post(_subscribe_url(plan), {
+        "card_number": "4242424242424242", "exp_month": "12", "exp_year": "2029", "cvc": "123",
+        "accept_terms": "1"})
+    # then: refused for want of a token, nothing bought, the number not echoed
+    assert response.status_code == 200
+    assert response.context["form"].errors["card_token"] == [
+        "Saisissez votre carte dans le formulaire de paiement."]
+    assert "4242424242424242" not in response.content.decode()
+    assert _nothing_bought()
+
+
+def test_after_a_refused_payment_the_terms_box_stays_ticked(client, customer, plan):
+    # when
+    response = client.post(_subscribe_url(plan), _card("4000000000009995"))
+    # then
+    assert 'name="accept_terms" value="1" required checked' in response.content.decode()
 
 
 def test_a_card_expiring_this_month_is_accepted(client, customer, plan):
@@ -308,7 +359,7 @@ def test_a_second_subscription_while_one_is_running_is_refused(client, customer,
 def test_refused_first_payments_leave_no_gap_in_the_invoice_series(client, plan):
     # given
     customers = [UserFactory() for _ in range(4)]
-    cards = ["4242424242424242", "4000000000000002", "4242424242424242", "4000000000000119"]
+    cards = ["4242424242424242", "4000000000000341", "4242424242424242", "4000000000000119"]
     # when
     for customer, number in zip(customers, cards, strict=True):
         client.force_login(customer)
@@ -390,7 +441,7 @@ def test_a_double_click_on_pay_subscribes_and_charges_once(monkeypatch):
 def test_a_refused_saved_card_says_why(client, customer, plan, now):
     # given: a saved card that the bank now refuses, and no running subscription
     payment_method_add(customer=customer, now=now,
-                       card=CardDetails("4000000000009995", 12, 2030, "123"))
+                       token=card_token("4000000000009995", 12, 2030, "123"))
     # when
     response = client.post(_subscribe_url(plan), {"use_saved_card": "1", "accept_terms": "1"})
     # then
