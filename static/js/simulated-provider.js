@@ -10,6 +10,7 @@
     const tokenInput = form.querySelector("input[name=card_token]");
     const savedCard = form.querySelector("input[name=use_saved_card]");
     inputs.hidden = false;
+    fieldset.querySelector("[data-card-needs-script]").hidden = true;
 
     const card = (name) => fieldset.querySelector(`[data-card=${name}]`);
     const showError = (message) => {
