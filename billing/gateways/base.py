@@ -115,6 +115,9 @@ class OperationResult:
 
 
 class PaymentGateway:
+    # The provider's card fields and script: they tokenize the card in the browser.
+    card_fields_template = ""
+
     def tokenize_card(self, card: CardDetails) -> CardToken:
         """The provider's side of its card fields (only the simulated provider's own endpoint
         calls it; Stripe's Elements tokenize in the browser)."""

@@ -141,6 +141,8 @@ def _injected() -> str:
 
 
 class SimulatedGateway(PaymentGateway):
+    card_fields_template = "billing/_card_fields_simulated.html"
+
     def tokenize_card(self, card: CardDetails) -> CardToken:
         _latency()
         number = card.number
