@@ -1,6 +1,8 @@
 """Production: secrets and hosts come from the environment with no default, so a bad deploy
 fails at start instead of running with development values."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -24,3 +26,17 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Stripe (README "Passer en production avec Stripe"): it does not start without its keys.
+if PAYMENT_GATEWAY == "billing.gateways.stripe.StripeGateway":  # noqa: F405
+    _missing = [name for name, value in [
+        ("STRIPE_SECRET_KEY", STRIPE_SECRET_KEY),  # noqa: F405
+        ("STRIPE_PUBLISHABLE_KEY", STRIPE_PUBLISHABLE_KEY),  # noqa: F405
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET),  # noqa: F405
+    ] if not value]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"PAYMENT_GATEWAY is Stripe's: set the {', '.join(_missing)} environment "
+            f"variable{'s' if len(_missing) > 1 else ''} (the Stripe dashboard's API keys and "
+            "the signing secret of the /webhooks/stripe/ endpoint)."
+        )
