@@ -417,13 +417,19 @@ def refund_execute(*, refund_id: int, now=None) -> Refund:
     except ProviderError:
         raise
     except PaymentError as error:
-        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
-            status=Refund.Status.FAILED, failure_message=str(error)[:200]
-        )
-        logger.error("refund %s refused by the provider: %s", refund.pk, error)
-        refund.refresh_from_db()
-        return refund
+        return _refund_failed(refund, reason=str(error))
+    if not result.succeeded:  # what the look-up found: a refund the provider refused
+        return _refund_failed(refund, reason=result.failure_code or "refused")
     return _refund_settle(refund, reference=result.reference, now=now)
+
+
+def _refund_failed(refund: Refund, *, reason: str) -> Refund:
+    Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+        status=Refund.Status.FAILED, failure_message=reason[:200]
+    )
+    logger.error("refund %s refused by the provider: %s", refund.pk, reason)
+    refund.refresh_from_db()
+    return refund
 
 
 @transaction.atomic

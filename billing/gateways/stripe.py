@@ -150,6 +150,7 @@ def _brand(card) -> str:
 
 
 class StripeGateway(PaymentGateway):
+    card_fields_template = "billing/_card_fields_stripe.html"  # Stripe Elements
     timeout = (5, 30)  # seconds to connect, to wait for an answer
     max_network_retries = 2
 

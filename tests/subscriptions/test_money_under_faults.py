@@ -258,3 +258,30 @@ def test_a_cancelled_subscription_offers_no_plan_change_the_service_would_refuse
     assert "Réactiver le renouvellement automatique" in page
     subscription.refresh_from_db()
     assert plan_change_refusal(subscription, now=now) == Refusal.AUTO_RENEW_OFF
+
+
+def test_a_refund_the_provider_refused_behind_a_timeout_is_failed_not_paid(now, monkeypatch):
+    # given: a paid subscription refunded by support; the refund's answer is lost and the
+    # look-up shows the provider refused it
+    from billing.gateways import OperationResult, UnknownOutcome
+    from billing.gateways.simulated import SimulatedGateway
+    from billing.services import refund_execute
+    from subscriptions.services.staff import staff_charge_refund
+
+    subscription = subscribed(plan=PlanFactory(), at=now - days(20))
+    charge = Charge.objects.get()
+
+    def lost(self, request):
+        raise UnknownOutcome("timeout")
+
+    monkeypatch.setattr(SimulatedGateway, "refund", lost)
+    monkeypatch.setattr(SimulatedGateway, "lookup", lambda self, key: OperationResult(
+        reference="re_x", amount_cents=100, currency="EUR", succeeded=False,
+        failure_code="charge_disputed"))
+    refund = staff_charge_refund(subscription=subscription, charge=charge, amount_cents=100,
+                                 staff_user=None, now=now)
+    # when
+    refund = refund_execute(refund_id=refund.pk, now=now)
+    # then
+    assert (refund.status, refund.failure_message) == (Refund.Status.FAILED, "charge_disputed")
+    assert not CreditNote.objects.exists()
