@@ -91,14 +91,14 @@ def verify_event(*, payload: bytes, signature: str | None) -> VerifiedEvent:
     header against STRIPE_WEBHOOK_SECRET (and that it is recent: a replayed old request is
     refused). Raises InvalidWebhook."""
     try:
-        event = stripe.Webhook.construct_event(payload, signature,
-                                               settings.STRIPE_WEBHOOK_SECRET)
-        body = json.loads(payload)
+        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+        body = json.loads(payload)  # stored as Stripe sent it
     except stripe.SignatureVerificationError as error:
         raise InvalidWebhook("signature invalide") from error
     except ValueError as error:  # not JSON, not UTF-8
         raise InvalidWebhook("contenu illisible") from error
-    event_id, event_type = event.get("id"), event.get("type")
+    event_id = body.get("id") if isinstance(body, dict) else None
+    event_type = body.get("type") if isinstance(body, dict) else None
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
         raise InvalidWebhook("ce n'est pas un événement")
     return VerifiedEvent(event_id=event_id, type=event_type, payload=body)
