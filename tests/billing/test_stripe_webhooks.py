@@ -24,6 +24,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import transaction
 from django.test import Client
@@ -47,6 +48,7 @@ from subscriptions.jobs import JOBS, run_batch
 from subscriptions.models import Status, SubscriptionEvent
 from subscriptions.services import provider_events
 from subscriptions.services.renew import subscription_renew
+from subscriptions.tasks import provider_event_process_task
 from subscriptions.timeline import subscription_timeline
 from tests.factories import PlanFactory, UserFactory, days, open_renewal, subscribed
 from tests.threads import at_once
@@ -280,6 +282,26 @@ def test_a_replayed_event_is_acknowledged_and_processed_once(
     assert ProviderEvent.objects.get().payload == payload
     assert ledger(renewal_due)["events"] == ["renewed"]
     assert ledger(renewal_due)["period_end"] > period_end
+
+
+def test_the_processing_task_run_twice_processes_once(
+    client, monkeypatch, now, django_capture_on_commit_callbacks
+):
+    # given: a processed event; the handler's calls are counted
+    calls = []
+    monkeypatch.setitem(provider_events.HANDLERS, "customer.updated",
+                        lambda payload, now: calls.append(now) or provider_events.Handled(
+                            "processed", "vu"))
+    deliver(client, event("customer.updated", {"id": "cus_1"}), django_capture_on_commit_callbacks)
+    stored = ProviderEvent.objects.get()
+    # when: the broker delivers its task again (acks_late, a lost ack), later
+    with time_machine.travel(now + timedelta(hours=1), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        provider_event_process_task.delay(stored.pk)
+    # then
+    assert calls == [now]
+    stored.refresh_from_db()
+    assert (stored.processed_at, stored.note) == (now, "vu")
 
 
 @pytest.mark.django_db(transaction=True)
