@@ -1,13 +1,24 @@
+import json
+
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.dunning import charges_beyond_outage_horizon
-from billing.models import Charge, CreditNote, Invoice, InvoiceLine, PaymentMethod, Refund
+from billing.models import (
+    Charge,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    PaymentMethod,
+    ProviderEvent,
+    Refund,
+)
 from billing.reporting import WINDOWS_DAYS, staff_report
 from billing.templatetags.money import money
 
@@ -207,3 +218,40 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     @admin.display(description=_("expiration"))
     def expiry(self, method):
         return f"{method.exp_month:02d}/{method.exp_year}"
+
+
+class ProcessedFilter(admin.SimpleListFilter):
+    title = _("traitement")
+    parameter_name = "processed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Traité")), ("pending", _("En attente")),
+                ("error", _("En erreur (réessayé)"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(processed_at__isnull=False)
+        if self.value() == "pending":
+            return queryset.filter(processed_at__isnull=True)
+        if self.value() == "error":
+            return queryset.filter(processed_at__isnull=True, attempts__gt=0)
+        return queryset
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(ReadOnlyAdmin):
+    """The provider's notifications (webhooks) as received, and what became of them."""
+
+    list_display = ["event_id", "type", "received_at", "processed_at", "outcome", "note",
+                    "attempts"]
+    list_filter = [ProcessedFilter, "type", "outcome", "provider"]
+    search_fields = ["=event_id", "type", "note"]
+    date_hierarchy = "received_at"
+    fields = ["provider", "event_id", "type", "received_at", "processed_at", "outcome", "note",
+              "attempts", "error", "next_attempt_at", "payload_display"]
+    readonly_fields = fields
+
+    @admin.display(description=_("contenu"))
+    def payload_display(self, event):
+        return format_html("<pre style=\"white-space: pre-wrap\">{}</pre>",
+                           json.dumps(event.payload, indent=2, ensure_ascii=False))

@@ -259,3 +259,42 @@ class SimulatedProviderOperation(models.Model):
 
     def __str__(self):
         return self.idempotency_key
+
+
+class ProviderEvent(models.Model):
+    """A notification the payment provider sent us (a Stripe webhook, DESIGN §13), stored once
+    per provider event id before anything is done with it, then processed by a task; until
+    processed it is retried by a scan (``next_attempt_at``), so no event is ever lost."""
+
+    class Outcome(models.TextChoices):
+        PROCESSED = "processed", _("Traité")
+        IGNORED = "ignored", _("Ignoré")
+
+    provider = models.CharField(_("prestataire"), max_length=20)
+    event_id = models.CharField(_("identifiant chez le prestataire"), max_length=255)
+    type = models.CharField(_("type"), max_length=100)
+    payload = models.JSONField(_("contenu"))
+    received_at = models.DateTimeField(_("reçu le"))
+    processed_at = models.DateTimeField(_("traité le"), null=True, blank=True)
+    outcome = models.CharField(_("résultat"), max_length=9, choices=Outcome.choices,
+                               blank=True)
+    note = models.CharField(_("détail"), max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("essais en erreur"), default=0)
+    error = models.TextField(_("dernière erreur"), blank=True)
+    next_attempt_at = models.DateTimeField(_("prochain essai"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"],
+                                    name="one_provider_event_per_id")
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="provider_event_due",
+                         condition=Q(processed_at__isnull=True)),
+        ]
+        verbose_name = _("notification du prestataire")
+        verbose_name_plural = _("notifications du prestataire")
+
+    def __str__(self):
+        return f"{self.provider} {self.event_id} ({self.type})"

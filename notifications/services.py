@@ -39,8 +39,27 @@ def email_enqueue(
 
     Call inside the transaction that makes the occasion happen: the row commits with it and
     delivery starts after commit."""
-    now = now or timezone.now()
-    language = customer.preferred_language
+    return _enqueue(kind=kind, occasion=occasion, customer=customer, recipient=customer.email,
+                    language=customer.preferred_language, subscription=subscription,
+                    context=context, now=now or timezone.now())
+
+
+STAFF_LANGUAGE = "fr"
+
+
+def staff_email_enqueue(
+    *, kind: str, occasion: str, context: dict, subscription=None, now=None
+) -> OutboxEmail:
+    """Queue an email to the support team (SUPPORT_EMAIL), in French, once per occasion: the
+    same outbox as the customers' emails (delivered after commit, retried), no customer. Its
+    templates exist in French only (templates/emails/fr/<kind>_*)."""
+    return _enqueue(kind=kind, occasion=occasion, customer=None,
+                    recipient=settings.SUPPORT_EMAIL, language=STAFF_LANGUAGE,
+                    subscription=subscription, context=context, now=now or timezone.now())
+
+
+def _enqueue(*, kind, occasion, customer, recipient, language, subscription, context,
+             now) -> OutboxEmail:
     occasion_key = f"{kind}:{occasion}"
     existing = OutboxEmail.objects.filter(occasion_key=occasion_key).first()
     if existing is not None:
@@ -55,7 +74,7 @@ def email_enqueue(
                 "kind": kind,
                 "customer": customer,
                 "subscription": subscription,
-                "recipient": customer.email,
+                "recipient": recipient,
                 "language": language,
                 "subject": subject,
                 "body_text": text,

@@ -55,6 +55,7 @@ from subscriptions.selectors import (
     business_tz,
     cancellation_quote,
     cancellation_refunded,
+    open_dispute_events,
     succeeded_charges_with_refundable,
 )
 from subscriptions.services.cancel import (
@@ -239,6 +240,24 @@ class RefundWindowFilter(admin.SimpleListFilter):
         return queryset.filter(open_) if self.value() == "open" else queryset.exclude(open_)
 
 
+class DisputeFilter(admin.SimpleListFilter):
+    """Subscriptions with a payment contested at the bank (a chargeback) and not closed."""
+
+    title = gettext_lazy("litige ouvert")
+    parameter_name = "dispute"
+
+    def lookups(self, request, model_admin):
+        return [("open", _("Oui")), ("none", _("Non"))]
+
+    def queryset(self, request, queryset):
+        disputed = Q(pk__in=open_dispute_events().values("subscription"))
+        if self.value() == "open":
+            return queryset.filter(disputed)
+        if self.value() == "none":
+            return queryset.exclude(disputed)
+        return queryset
+
+
 # ---------------------------------------------------------------------------------------------
 # Staff action forms
 
@@ -336,7 +355,7 @@ LICENCE_WITHOUT_DASHES = re.compile(r"^[A-Za-z0-9]{25}$")
 class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ["id", "customer_email", "customer_number", "plan", "status", "channel",
                     "auto_renew", "current_period_end", "ends_at", "licence_key"]
-    list_filter = ["status", "plan", "channel", DunningFilter, RefundWindowFilter]
+    list_filter = ["status", "plan", "channel", DunningFilter, RefundWindowFilter, DisputeFilter]
     search_fields = ["customer__email", "customer__customer_number", "licence_key",
                      "invoices__number"]
     list_select_related = ["customer", "plan"]
@@ -371,6 +390,18 @@ class SubscriptionAdmin(admin.ModelAdmin):
             can_act = self.has_change_permission(request, obj)
             context.update(
                 timeline=subscription_timeline(subscription=obj),
+                open_disputes=[
+                    _("Litige ouvert : %(amount)s contestés le %(date)s (%(reason)s), paiement "
+                      "%(charge)s — à traiter chez le prestataire de paiement.") % {
+                        "amount": money(event.amount_cents,
+                                        event.data.get("currency") or obj.plan.currency),
+                        "date": f"{timezone.localtime(event.at):%d/%m/%Y}",
+                        "reason": event.data.get("reason_label") or event.data.get("reason")
+                        or _("motif non précisé"),
+                        "charge": event.data.get("charge", ""),
+                    }
+                    for event in open_dispute_events().filter(subscription=obj)
+                ],
                 is_direct=obj.channel == Channel.DIRECT,
                 staff_actions=[
                     (action.title, self._action_url(obj, action.name))

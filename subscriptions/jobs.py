@@ -12,12 +12,14 @@ from django.utils import timezone
 
 from billing.dunning import charges_to_resume, retries_due
 from billing.models import Invoice, Refund
+from billing.provider_events import provider_events_due
 from billing.services import refund_execute
 from notifications.selectors import emails_due
 from notifications.services import email_deliver
 from subscriptions.models import Status, Subscription
 from subscriptions.selectors import renewals_due
 from subscriptions.services.payments import charge_resume_apply
+from subscriptions.services.provider_events import provider_event_process
 from subscriptions.services.reminders import (
     annual_renewal_notice_send,
     annual_renewal_notices_due,
@@ -75,6 +77,9 @@ JOBS = {
         # before they are known.
         Job("reconcile_charges", lambda now: charges_to_resume(now=now),
             lambda pk, now: charge_resume_apply(charge_id=pk, now=now)),
+        # The provider's notifications (webhooks) whose task was lost or failed: retried.
+        Job("process_provider_events", lambda now: provider_events_due(now=now),
+            lambda pk, now: provider_event_process(event_id=pk, now=now)),
         Job("retry_payments", lambda now: retries_due(now=now),
             lambda pk, now: subscription_retry_payment(invoice_id=pk, now=now)),
         Job("renew", lambda now: renewals_due(now=now),

@@ -132,6 +132,9 @@ class SubscriptionEvent(models.Model):
         PAYMENT_RETRIED = "payment_retried", _("Paiement relancé par le support")
         EMAIL_RESENT = "email_resent", _("E-mail renvoyé")
         LICENCE_REGENERATED = "licence_regenerated", _("Clé de licence régénérée")
+        # A chargeback: the cardholder contested a payment with their bank (DESIGN §13).
+        DISPUTE_OPENED = "dispute_opened", _("Litige ouvert (paiement contesté)")
+        DISPUTE_CLOSED = "dispute_closed", _("Litige clos")
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

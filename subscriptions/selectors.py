@@ -3,12 +3,12 @@
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import F, Prefetch, Q, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, Sum
 from django.db.models.functions import Coalesce
 
 from billing.amounts import price_paid_for_period_cents
 from billing.models import Charge, Invoice, Refund
-from subscriptions.models import Channel, Plan, Status, Subscription
+from subscriptions.models import Channel, Plan, Status, Subscription, SubscriptionEvent
 from subscriptions.periods import whole_seconds
 from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
 
@@ -154,3 +154,14 @@ def customer_subscriptions(*, customer):
         .prefetch_related(Prefetch("invoices", queryset=invoices))
         .order_by("-started_at")
     )
+
+
+def open_dispute_events():
+    """The "litige ouvert" events (a payment contested at the bank, DESIGN §13) that no
+    "litige clos" event of the same dispute followed."""
+    closed = SubscriptionEvent.objects.filter(
+        kind=SubscriptionEvent.Kind.DISPUTE_CLOSED, subscription=OuterRef("subscription"),
+        data__dispute=OuterRef("data__dispute"),
+    )
+    return SubscriptionEvent.objects.filter(kind=SubscriptionEvent.Kind.DISPUTE_OPENED).exclude(
+        Exists(closed))

@@ -21,3 +21,11 @@ def job_scan(name: str) -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def job_batch(name: str, pks: list[int]) -> None:
     run_batch(JOBS[name], pks)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def provider_event_process_task(event_id: int) -> None:
+    """A stored provider event (webhook); its failures are kept on the row for the scan."""
+    from subscriptions.services.provider_events import provider_event_process
+
+    provider_event_process(event_id=event_id, now=timezone.now())

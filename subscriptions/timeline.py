@@ -184,6 +184,19 @@ def _event_details(kind, data) -> str:
     if kind == Kind.PAYMENT_RETRIED:
         status = _choice_label(Charge.Status, data.get("status", ""))
         return " — ".join(filter(None, [data.get("invoice", ""), status, data.get("code", "")]))
+    if kind == Kind.DISPUTE_OPENED:
+        respond_by = data.get("respond_by")
+        return " — ".join(filter(None, [
+            data.get("invoice", ""),
+            _("motif : %(reason)s") % {"reason": data.get("reason_label") or data.get("reason")
+                                       or _("motif non précisé")},
+            respond_by and _("réponse avant le %(date)s") % {"date": _when(respond_by)},
+            data.get("dispute", ""),
+        ]))
+    if kind == Kind.DISPUTE_CLOSED:
+        return " — ".join(filter(None, [data.get("invoice", ""),
+                                        data.get("status_label") or data.get("status", ""),
+                                        data.get("dispute", "")]))
     if kind in (Kind.PAYMENT_FAILED, Kind.SUSPENDED):
         return " — ".join(
             filter(None, [data.get("invoice", ""), _("tentative %(attempt)s")

@@ -145,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     f"scan-{name}": {"task": "subscriptions.tasks.job_scan", "schedule": seconds, "args": [name]}
     for name, seconds in [
         ("reconcile_charges", 300),
+        ("process_provider_events", 300),
         ("retry_payments", 600),
         ("renew", 600),
         ("end_unpaid", 3600),
