@@ -30,7 +30,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from billing.gateways import CardDeclined, CardDetails, CardToken, RefundRequest, UnknownOutcome
+from billing.gateways import CardDeclined, CardSetup, RefundRequest, UnknownOutcome
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import (
     Charge,
@@ -50,14 +50,14 @@ from subscriptions.services import provider_events
 from subscriptions.services.renew import subscription_renew
 from subscriptions.tasks import provider_event_process_task
 from subscriptions.timeline import subscription_timeline
-from tests.factories import PlanFactory, UserFactory, days, open_renewal, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, open_renewal, subscribed
 from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "whsec_test_0123456789abcdef"
 URL = "/webhooks/stripe/"
-DECLINED_CARD = "4000000000000002"
+DECLINED_CARD = "4000000000000341"
 SUPPORT = "support@example.com"
 
 _ids = itertools.count(1)
@@ -349,7 +349,7 @@ def test_a_decline_reported_by_webhook_is_one_dunning_attempt_and_a_late_success
 ):
     # given: the renewal was declined at the provider; the answer was lost
     payment_method_add(customer=renewal_due.customer, now=now - days(1),
-                       card=CardDetails(DECLINED_CARD, 12, 2030, "123"))
+                       token=card_token(DECLINED_CARD))
     charge = renew_answer_lost(renewal_due, monkeypatch, now)
     period_end = renewal_due.current_period_end
     # when: the failure is reported, twice under two event ids, then a bogus success
@@ -717,10 +717,10 @@ def test_a_dispute_on_a_payment_the_portal_does_not_know_still_reaches_support(
 def test_a_card_the_bank_updated_is_updated_by_its_token(client, now,
                                                          django_capture_on_commit_callbacks):
     # given: two customers' cards at Stripe
-    updated = payment_method_save(customer=UserFactory(), now=now,
-                                  token=CardToken("pm_test_1", "Visa", "4242", 3, 2026))
-    untouched = payment_method_save(customer=UserFactory(), now=now,
-                                    token=CardToken("pm_test_2", "Visa", "1881", 3, 2026))
+    updated = payment_method_save(customer=UserFactory(), now=now, setup=CardSetup(
+        "pm_test_1", "cus_test_1", "Visa", "4242", 3, 2026))
+    untouched = payment_method_save(customer=UserFactory(), now=now, setup=CardSetup(
+        "pm_test_2", "cus_test_2", "Visa", "1881", 3, 2026))
     obj = {"id": "pm_test_1", "object": "payment_method", "type": "card",
            "card": {"brand": "mastercard", "last4": "4444", "exp_month": 9, "exp_year": 2031}}
     # when
