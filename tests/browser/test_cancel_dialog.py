@@ -14,6 +14,7 @@ from billing.models import Refund
 from billing.templatetags.money import money
 from notifications.models import OutboxEmail
 from subscriptions.models import Status, SubscriptionEvent
+from subscriptions.selectors import business_tz
 from tests.browser.conftest import log_in
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -41,8 +42,9 @@ def refund_window_subscription():
 
 
 def french_date(value):
+    """As the pages write it: on the business time zone's calendar."""
     with translation.override("fr"):
-        return date_filter(value, "j F Y")
+        return date_filter(timezone.localtime(value, business_tz()), "j F Y")
 
 
 def french_money(cents):

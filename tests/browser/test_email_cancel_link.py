@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status, SubscriptionEvent
+from subscriptions.selectors import business_tz
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
 pytestmark = pytest.mark.browser
@@ -23,8 +24,9 @@ LINK = re.compile(re.escape(settings.SITE_URL) + r"(/resilier/[^/\s\"<>]+/)")
 
 
 def french_date(value):
+    """As the pages write it: on the business time zone's calendar."""
     with translation.override("fr"):
-        return date_filter(value, "j F Y")
+        return date_filter(timezone.localtime(value, business_tz()), "j F Y")
 
 
 def test_cancelling_from_the_pre_charge_email_link(page):
