@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("legal.urls")),
     path("", include("support.urls")),
     path("comptes/", include("allauth.urls")),
+    # The simulated provider's own pages (DESIGN §13): they stand for the provider's servers.
+    path("simulated-provider/", include("billing.gateways.simulated_urls")),
     # Before the admin's own login: staff sign in through allauth and its rate limits.
     path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),

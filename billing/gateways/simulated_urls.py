@@ -1,0 +1,10 @@
+"""The simulated provider's pages, mounted under ``/simulated-provider/`` (config/urls.py)."""
+
+from django.urls import path
+
+from billing.gateways import simulated_views
+
+app_name = "simulated_provider"
+urlpatterns = [
+    path("authentification/", simulated_views.challenge, name="challenge"),
+]
