@@ -323,6 +323,17 @@ def charge_abandon(*, charge: Charge, now) -> Charge | None:
     return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
 
 
+def charge_authentication_abandon(*, charge: Charge, now) -> Charge | None:
+    """A charge waiting for 3-D Secure that no page will ever let the customer complete (its
+    flow has no challenge): refused, ``authentication_required``. Without the client secret
+    the provider's pending payment cannot go through."""
+    charge = _locked_charge(charge)
+    if charge.status != Charge.Status.REQUIRES_ACTION:
+        return None
+    return _charge_failed(charge, now=now, code="authentication_required",
+                          kind=FailureKind.AUTHENTICATION_REQUIRED)
+
+
 def _lookup_quietly(gateway, idempotency_key):
     """None when the look-up fails; AuthenticationRequired (the operation waits for the
     cardholder) goes through to the caller."""

@@ -8,7 +8,7 @@ subscription ended or was cancelled for that period) goes back to the customer."
 from billing.dunning import FailureKind, authentication_record, decline_record
 from billing.models import Charge, Invoice, Refund
 from billing.selectors import plan_price
-from billing.services import invoice_void, refund_create
+from billing.services import charge_authentication_abandon, invoice_void, refund_create
 from notifications.services import email_enqueue
 from subscriptions.models import Actor, Status
 from subscriptions.rules import invoice_collectable, renewal_collectable
@@ -178,7 +178,14 @@ def charge_settled(*, charge: Charge, subscription, now) -> None:
         invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
         if invoice.kind == Invoice.Kind.RENEWAL and subscription is not None:
             renewal_settled(invoice=invoice, charge=charge, subscription=subscription, now=now)
-        return
+            return
+        # A first payment or a plan change has no challenge page yet: nobody will ever see the
+        # client secret, so the payment cannot go through. It is given up at once (refused,
+        # "authentication_required"): the draft is dropped, the customer told, and nothing
+        # waits for ever on a first payment "in progress".
+        charge = charge_authentication_abandon(charge=charge, now=now)
+        if charge is None:
+            return
     if charge.status not in (Charge.Status.SUCCEEDED, Charge.Status.FAILED):
         return
     invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
