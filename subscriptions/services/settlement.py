@@ -11,6 +11,7 @@ from billing.selectors import plan_price
 from billing.services import charge_authentication_abandon, invoice_void, refund_create
 from notifications.services import email_enqueue
 from subscriptions.models import Actor, Status
+from subscriptions.payment_links import confirm_link_url
 from subscriptions.rules import invoice_collectable, renewal_collectable
 from subscriptions.selectors import business_tz
 from subscriptions.services import lifecycle
@@ -98,8 +99,6 @@ def renewal_authentication_required(*, invoice, charge, subscription, now) -> No
     customer gets an email with the signed link to "Confirmer votre paiement".
 
     Also called by a scheduled retry that finds the charge still waiting."""
-    from subscriptions.payment_links import confirm_link_url
-
     invoice = Invoice.objects.select_for_update().select_related("plan").get(pk=invoice.pk)
     if (
         invoice.status != Invoice.Status.OPEN
