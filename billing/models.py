@@ -96,6 +96,9 @@ class Invoice(models.Model):
     dunning_started_at = models.DateTimeField(null=True, blank=True)
     next_retry_at = models.DateTimeField(null=True, blank=True)
     last_failure_kind = models.CharField(max_length=24, blank=True)
+    # Scheduled attempts the bank answered "authentication required" (DESIGN §6): not
+    # declines, but they take their place in the retry schedule (billing/dunning.py).
+    authentication_requests = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -133,6 +136,10 @@ class Charge(models.Model):
         SUCCEEDED = "succeeded", _("Réussi")
         FAILED = "failed", _("Refusé")
         UNKNOWN = "unknown", _("Résultat inconnu")
+        # The bank asks the cardholder to authenticate (3-D Secure): nothing charged yet; the
+        # customer completes it with ``client_secret`` and the provider's ``provider_reference``
+        # then settles, success or refusal.
+        REQUIRES_ACTION = "requires_action", _("Authentification requise")
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charges")
     customer = models.ForeignKey(
@@ -149,9 +156,11 @@ class Charge(models.Model):
     )
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.PENDING)
     idempotency_key = models.CharField(max_length=80, unique=True)
     provider_reference = models.CharField(max_length=64, blank=True)
+    # What the provider's script needs to run the authentication challenge (requires_action).
+    client_secret = models.CharField(max_length=200, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_kind = models.CharField(max_length=24, blank=True)  # billing.dunning.FailureKind
     failure_message = models.CharField(max_length=200, blank=True)
@@ -252,7 +261,9 @@ class SimulatedProviderOperation(models.Model):
     reference = models.CharField(max_length=64, unique=True)
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=9)
+    status = models.CharField(max_length=15)  # success, declined, requires_action
+    # A requires_action operation's secret: its challenge page completes it (3-D Secure).
+    client_secret = models.CharField(max_length=80, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
     charge_reference = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

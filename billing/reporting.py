@@ -158,7 +158,8 @@ def dunning_outcomes(*, now, days: int) -> DunningOutcome:
     subscriptions paid again (recovered) and subscriptions suspended after the last retry."""
     events = SubscriptionEvent.objects.filter(at__gt=now - timedelta(days=days), at__lte=now)
     counts = events.aggregate(
-        entered=Count("pk", filter=Q(kind=SubscriptionEvent.Kind.PAYMENT_FAILED,
+        entered=Count("pk", filter=Q(kind__in=[SubscriptionEvent.Kind.PAYMENT_FAILED,
+                                               SubscriptionEvent.Kind.AUTHENTICATION_REQUIRED],
                                      data__attempt=1)),
         recovered=Count("pk", filter=Q(kind=SubscriptionEvent.Kind.REACTIVATED)),
         suspended=Count("pk", filter=Q(kind=SubscriptionEvent.Kind.SUSPENDED)),

@@ -10,8 +10,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.amounts import tax_from_net, tax_from_total
-from billing.dunning import FailureKind, provider_retry_delay
+from billing.dunning import FailureKind, authentication_check_delay, provider_retry_delay
 from billing.gateways import (
+    AuthenticationRequired,
     CardDeclined,
     CardSetup,
     CardSetupRequest,
@@ -39,6 +40,8 @@ INVOICE_PREFIX = "F"
 CREDIT_NOTE_PREFIX = "A"
 NOT_ATTEMPTED = "not_attempted"
 PROVIDER_ERROR = "provider_error"
+# A charge that may still move money: nothing else may charge its invoice meanwhile.
+IN_PROGRESS = (Charge.Status.PENDING, Charge.Status.UNKNOWN, Charge.Status.REQUIRES_ACTION)
 
 
 class RefundNotAllowed(Exception):
@@ -196,13 +199,14 @@ def charge_prepare(*, invoice: Invoice, now, initiated_by: str = "system") -> Ch
 
     The row and its idempotency key exist before the provider is ever called, so a crash
     leaves a pending charge to reconcile, never money without a record. Raises PaymentError
-    while another charge of the invoice is pending or unknown. Without a saved card the
+    while another charge of the invoice is pending, unknown or waiting for the customer's
+    3-D Secure (it may still move money). Without a saved card the
     attempt is still recorded, and refused ("no_card") when sent, so dunning goes on."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status not in UNCOLLECTED:
             raise PaymentError("invoice is not open")
-        if invoice.charges.filter(status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN]):
+        if invoice.charges.filter(status__in=IN_PROGRESS):
             raise PaymentError("a charge of this invoice is still in progress")
         card = invoice.customer.payment_methods.filter(is_default=True).first()
         attempt = invoice.charges.count() + 1
@@ -251,10 +255,15 @@ def _send(charge: Charge, *, now) -> Charge:
         idempotency_key=charge.idempotency_key,
         description=charge.invoice.number or f"invoice-{charge.invoice_id}",
         customer_reference=charge.payment_method.provider_customer_reference,
-        off_session=charge.initiated_by != "customer",  # renewals, retries, support
+        # Only the customer's own charges (first payment, "Payer maintenant", "Confirmer votre
+        # paiement") are made while they are there to authenticate; renewals, scheduled retries
+        # and support's "retry now" are merchant-initiated.
+        off_session=charge.initiated_by != "customer",
     )
     try:
         result = gateway.charge(request)
+    except AuthenticationRequired as required:
+        return _charge_requires_action(charge, now=now, required=required)
     except CardDeclined as declined:
         return _charge_failed(charge, now=now, code=declined.code, kind=FailureKind.DECLINE)
     except ProviderError as error:
@@ -263,7 +272,10 @@ def _send(charge: Charge, *, now) -> Charge:
                                   kind=FailureKind.NOT_SENT)
         return _charge_send_later(charge, now=now, error=error)
     except UnknownOutcome:
-        result = _lookup_quietly(gateway, charge.idempotency_key)
+        try:
+            result = _lookup_quietly(gateway, charge.idempotency_key)
+        except AuthenticationRequired as required:
+            return _charge_requires_action(charge, now=now, required=required)
         if result is None:
             charge.status = Charge.Status.UNKNOWN
             charge.next_attempt_at = now + timedelta(
@@ -281,16 +293,36 @@ def charge_resume(*, charge: Charge, now, send: bool) -> Charge | None:
     saw moved no money, so the charge is sent again under the same key (``send``) or, when
     nobody collects the invoice any more, abandoned. A look-up that fails is tried later.
 
+    A charge waiting for the customer's 3-D Secure is asked about the same way: completed or
+    refused, it settles; still waiting, it is asked about again later and None is returned
+    (nothing new to apply).
+
     Runs inside the caller's transaction. Returns None if the charge was already settled."""
     charge = _locked_charge(charge)
-    if charge.status not in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
+    if charge.status not in IN_PROGRESS:
         return None
     try:
         result = get_gateway().lookup(charge.idempotency_key)
+    except AuthenticationRequired as required:
+        if charge.status == Charge.Status.REQUIRES_ACTION:
+            charge.next_attempt_at = now + authentication_check_delay(
+                waiting=now - charge.created_at)
+            charge.save(update_fields=["next_attempt_at"])
+            return None
+        return _charge_requires_action(charge, now=now, required=required)
     except PaymentError as error:
+        if charge.status == Charge.Status.REQUIRES_ACTION:
+            charge.next_attempt_at = now + provider_retry_delay(1)
+            charge.save(update_fields=["next_attempt_at"])
+            return None
         return _charge_send_later(charge, now=now, error=error)
     if result is not None:
         return _charge_record_result(charge, result, now=now)
+    if charge.status == Charge.Status.REQUIRES_ACTION:
+        # The provider gave us this operation: it cannot forget it. Ask again later.
+        charge.next_attempt_at = now + authentication_check_delay(waiting=now - charge.created_at)
+        charge.save(update_fields=["next_attempt_at"])
+        return None
     if not send:
         return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
     charge.status = Charge.Status.PENDING
@@ -305,9 +337,24 @@ def charge_abandon(*, charge: Charge, now) -> Charge | None:
     return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
 
 
+def charge_authentication_abandon(*, charge: Charge, now) -> Charge | None:
+    """A charge waiting for 3-D Secure that no page will ever let the customer complete (its
+    flow has no challenge): refused, ``authentication_required``. Without the client secret
+    the provider's pending payment cannot go through."""
+    charge = _locked_charge(charge)
+    if charge.status != Charge.Status.REQUIRES_ACTION:
+        return None
+    return _charge_failed(charge, now=now, code="authentication_required",
+                          kind=FailureKind.AUTHENTICATION_REQUIRED)
+
+
 def _lookup_quietly(gateway, idempotency_key):
+    """None when the look-up fails; AuthenticationRequired (the operation waits for the
+    cardholder) goes through to the caller."""
     try:
         return gateway.lookup(idempotency_key)
+    except AuthenticationRequired:
+        raise
     except PaymentError:
         logger.warning("lookup of %s failed; the charge stays unknown", idempotency_key)
         return None
@@ -316,8 +363,28 @@ def _lookup_quietly(gateway, idempotency_key):
 def _charge_record_result(charge, result, *, now) -> Charge:
     if result.succeeded:
         return _charge_succeeded(charge, now=now, reference=result.reference)
+    # A charge that waited for 3-D Secure and was then refused (the challenge failed or was
+    # declined) keeps its kind: never a decline, so never a dunning attempt of its own (the
+    # scheduled attempt it answered was already counted as an authentication request).
+    kind = (FailureKind.AUTHENTICATION_REQUIRED
+            if charge.status == Charge.Status.REQUIRES_ACTION else FailureKind.DECLINE)
     return _charge_failed(charge, now=now, code=result.failure_code or "card_declined",
-                          kind=FailureKind.DECLINE)
+                          kind=kind)
+
+
+def _charge_requires_action(charge, *, now, required: AuthenticationRequired) -> Charge:
+    """The bank asks the cardholder to authenticate: nothing charged yet. The charge waits
+    (it still may move money: nothing else charges the invoice meanwhile) and the provider is
+    asked about it from time to time, in case the customer completes it elsewhere."""
+    charge.status = Charge.Status.REQUIRES_ACTION
+    charge.provider_reference = required.reference[:64]
+    charge.client_secret = required.client_secret
+    charge.failure_kind = FailureKind.AUTHENTICATION_REQUIRED
+    charge.failure_code = ""
+    charge.next_attempt_at = now + authentication_check_delay(waiting=timedelta(0))
+    charge.save(update_fields=["status", "provider_reference", "client_secret",
+                               "failure_kind", "failure_code", "next_attempt_at"])
+    return charge
 
 
 def _charge_send_later(charge, *, now, error) -> Charge:

@@ -546,6 +546,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
                     "Paiement refusé (%(code)s) : la tentative est enregistrée, rien d'autre n'a "
                     "changé."
                 ) % {"code": charge.failure_code}
+            if charge.status == Charge.Status.REQUIRES_ACTION:
+                return messages.WARNING, _(
+                    "La banque demande l'authentification du client (3-D Secure) : il doit "
+                    "confirmer le paiement depuis son compte (« Confirmer votre paiement »)."
+                )
             return messages.WARNING, _(
                 "Le résultat du paiement est inconnu : il sera vérifié auprès du prestataire."
             )

@@ -118,6 +118,7 @@ class SubscriptionEvent(models.Model):
         SUBSCRIBED = "subscribed", _("Souscription")
         RENEWED = "renewed", _("Renouvellement payé")
         PAYMENT_FAILED = "payment_failed", _("Échec de paiement")
+        AUTHENTICATION_REQUIRED = "authentication_required", _("Authentification requise")
         SUSPENDED = "suspended", _("Suspension")
         REACTIVATED = "reactivated", _("Réactivation après paiement")
         CANCELLED = "cancelled", _("Résiliation")

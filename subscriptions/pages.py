@@ -4,8 +4,10 @@ prices, its open invoice and which actions apply, decided by the predicates of r
 from billing.models import Invoice
 from billing.selectors import plan_price
 from subscriptions.models import Status
+from subscriptions.payment_links import confirm_link_path
 from subscriptions.rules import (
     cancel_refusal,
+    confirm_payment_refusal,
     pay_now_refusal,
     plan_change_refusal,
     reactivate_refusal,
@@ -17,7 +19,9 @@ from subscriptions.selectors import cancellation_quote, customer_subscriptions
 def billing_page(*, customer, now) -> list:
     """The customer's subscriptions, each annotated with what the page shows: ``price``,
     ``next_price``, ``open_invoice``, ``quote`` (the cancellation terms, when it can be
-    cancelled) and ``can_change_plan``, ``can_reactivate``, ``can_pay_now``, ``can_restart``."""
+    cancelled) and ``can_change_plan``, ``can_reactivate``, ``can_pay_now``, ``can_restart``;
+    ``confirm_payment_url``, the "Confirmer votre paiement" banner's link, when the open
+    invoice waits for the customer's 3-D Secure."""
     subscriptions = list(customer_subscriptions(customer=customer))
     for subscription in subscriptions:
         country = customer.billing_country
@@ -40,4 +44,10 @@ def billing_page(*, customer, now) -> list:
             subscription, now=now
         ) is None
         subscription.can_restart = restart_refusal(subscription, now=now) is None
+        subscription.confirm_payment_url = (
+            confirm_link_path(invoice=subscription.open_invoice)
+            if subscription.open_invoice is not None and confirm_payment_refusal(
+                subscription, now=now, invoice=subscription.open_invoice) is None
+            else None
+        )
     return subscriptions

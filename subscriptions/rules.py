@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from django.utils.translation import gettext_lazy as _
 
+from billing.dunning import awaiting_authentication
 from billing.models import Charge, Invoice
 from subscriptions.models import RUNNING_STATUSES, Channel, Status
 from subscriptions.selectors import cancellation_refunded
@@ -31,6 +32,7 @@ class Refusal(StrEnum):
     STILL_RUNNING = "still_running"
     PLAN_NOT_SOLD = "plan_not_sold"
     EXTEND_UNPAID = "extend_unpaid"
+    NOT_AWAITING_AUTHENTICATION = "not_awaiting_authentication"
 
 
 MESSAGES = {
@@ -64,6 +66,9 @@ MESSAGES = {
     Refusal.PLAN_NOT_SOLD: _("Cette formule n'est plus proposée : choisissez une offre."),
     Refusal.EXTEND_UNPAID: _("Le renouvellement de cet abonnement est impayé : relancez le "
                              "paiement ou terminez l'abonnement plutôt que de le prolonger."),
+    Refusal.NOT_AWAITING_AUTHENTICATION: _("Ce paiement n'attend pas de confirmation de votre "
+                                           "part : vous pouvez le régler avec « Payer "
+                                           "maintenant »."),
 }
 
 
@@ -167,6 +172,19 @@ def pay_now_refusal(subscription, *, now, invoice=None) -> Refusal | None:
         return Refusal.UNPAID_PERIOD_OVER
     if invoice.charges.filter(status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN]).exists():
         return Refusal.PAYMENT_IN_PROGRESS
+    return None
+
+
+def confirm_payment_refusal(subscription, *, now, invoice=None) -> Refusal | None:
+    """"Confirmer votre paiement" (DESIGN §6, §9): the open renewal invoice waits for the
+    customer's 3-D Secure, and could be paid now. The banner, the page of the email's link
+    and its service ask this."""
+    invoice = invoice or open_renewal_invoice(subscription)
+    refusal = pay_now_refusal(subscription, now=now, invoice=invoice)
+    if refusal is not None:
+        return refusal
+    if not awaiting_authentication(invoice):
+        return Refusal.NOT_AWAITING_AUTHENTICATION
     return None
 
 

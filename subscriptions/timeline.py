@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from billing.dunning import FAILURE_REASONS
 from billing.models import Charge, Refund
 from notifications.models import OutboxEmail
 from subscriptions.models import Actor, CancelReason, EndReason, SubscriptionEvent
@@ -197,9 +198,11 @@ def _event_details(kind, data) -> str:
         return " — ".join(filter(None, [data.get("invoice", ""),
                                         data.get("status_label") or data.get("status", ""),
                                         data.get("dispute", "")]))
-    if kind in (Kind.PAYMENT_FAILED, Kind.SUSPENDED):
+    if kind in (Kind.PAYMENT_FAILED, Kind.SUSPENDED, Kind.AUTHENTICATION_REQUIRED):
+        reason = FAILURE_REASONS.get(data.get("reason") or data.get("code", ""))
         return " — ".join(
             filter(None, [data.get("invoice", ""), _("tentative %(attempt)s")
-                          % {"attempt": data.get("attempt")}, data.get("code", "")])
+                          % {"attempt": data.get("attempt")},
+                          str(reason) if reason else data.get("code", "")])
         )
     return str(data.get("invoice", ""))

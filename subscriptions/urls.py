@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions import change_views, views
+from subscriptions import change_views, confirm_views, views
 from subscriptions.email_cancel_views import email_cancel
 
 app_name = "subscriptions"
@@ -22,4 +22,9 @@ urlpatterns = [
     path("compte/abonnement/<int:pk>/changement-prevu/annuler/", change_views.change_withdraw,
          name="change_withdraw"),
     path("resilier/<str:token>/", email_cancel, name="email_cancel"),
+    path("compte/paiement/<str:token>/", confirm_views.confirm_payment, name="confirm_payment"),
+    path("compte/paiement/<str:token>/authentification/",
+         confirm_views.confirm_payment_challenge, name="confirm_payment_challenge"),
+    path("compte/paiement/<str:token>/retour/", confirm_views.confirm_payment_return,
+         name="confirm_payment_return"),
 ]

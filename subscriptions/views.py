@@ -11,9 +11,9 @@ from accounts.models import country_choices
 from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
-from billing.models import Charge
 from billing.selectors import default_card, plan_price
 from legal.services import terms_acceptance_record
+from subscriptions.confirm_views import payment_answered
 from subscriptions.forms import CancelForm
 from subscriptions.models import RUNNING_STATUSES, Plan, Subscription
 from subscriptions.pages import billing_page
@@ -171,7 +171,8 @@ def reactivate(request, pk):
 @require_POST
 @login_required
 def pay_now(request, pk):
-    """"Payer maintenant" for a past-due or suspended subscription."""
+    """"Payer maintenant" for a past-due or suspended subscription. When the bank asks for
+    3-D Secure the customer goes on to the challenge, as from "Confirmer votre paiement"."""
     subscription = _own_subscription(request, pk)
     try:
         charge = subscription_pay_now(subscription=subscription, now=timezone.now())
@@ -180,15 +181,7 @@ def pay_now(request, pk):
     except CardDeclined as declined:
         messages.error(request, decline_message(declined.code))
     else:
-        if charge.status == Charge.Status.SUCCEEDED:
-            messages.success(request, _("Paiement accepté : votre abonnement est de nouveau "
-                                        "actif. Merci !"))
-        elif charge.status == Charge.Status.FAILED:
-            messages.error(request, decline_message(charge.failure_code))
-        else:
-            messages.warning(request, _("Nous n'avons pas pu confirmer votre paiement. Ne le "
-                                        "renouvelez pas : nous vérifions auprès de notre "
-                                        "prestataire."))
+        return payment_answered(request, charge)
     return redirect("subscriptions:billing")
 
 

@@ -135,5 +135,10 @@ class PaymentGateway:
         raise NotImplementedError
 
     def lookup(self, idempotency_key: str) -> OperationResult | None:
-        """What the provider recorded under this key, or None if it never saw it."""
+        """What the provider recorded under this key, or None if it never saw it.
+
+        Raises AuthenticationRequired (reference, client secret) for an operation still waiting
+        for the cardholder's authentication: it is neither a success nor a decline yet. (A
+        caller that knows nothing of it sees a PaymentError, i.e. "could not tell": it asks
+        again later, and never reads it as an outcome.)"""
         raise NotImplementedError

@@ -14,7 +14,16 @@ Test cards (any future expiry, any CVC):
 4000 0000 0000 0341  sets up fine, then every charge is declined (as Stripe's card)
 4000 0000 0000 0119  provider error, nothing charged (retry later)
 4000 0000 0000 0408  timeout: the charge went through but the answer was lost
+4000 0027 6000 3184  3-D Secure on every charge, off-session or not (and at setup)
+4000 0025 0000 3155  3-D Secure at setup only: its charges then go through
 ==================== ===========================================================
+
+A charge that needs 3-D Secure is recorded in the ledger as a pending ``requires_action``
+operation under its idempotency key, with a client secret, and answered
+AuthenticationRequired(reference, client_secret); replaying the key or looking it up answers
+the same until the cardholder settles it on the challenge page (``simulated_views``, standing
+for the bank's page): "Valider" moves the money (``success``), "Refuser" declines it
+(``authentication_failed``). A setup that needs it is recorded the same way (kind ``setup``).
 
 On top of the test cards, SIMULATED_PROVIDER_FAULTS injects faults into a share (0 to 1) of
 the charges and refunds that would otherwise succeed: ``provider_error`` (nothing recorded,
@@ -34,6 +43,7 @@ from django.db import IntegrityError, transaction
 from billing.models import SimulatedProviderCard, SimulatedProviderOperation
 
 from .base import (
+    AuthenticationRequired,
     CardDeclined,
     CardDetails,
     CardSetup,
@@ -51,6 +61,14 @@ from .base import (
 SUCCESS = "success"
 TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
 PROVIDER_ERROR = "provider_error"
+REQUIRES_ACTION = "requires_action"  # a ledger status: waiting for the cardholder
+AUTHENTICATION_FAILED = "authentication_failed"  # the decline code of a refused challenge
+AUTHENTICATE_ALWAYS = "authenticate_always"
+AUTHENTICATE_AT_SETUP = "authenticate_at_setup"
+AUTHENTICATING = {
+    "4000002760003184": AUTHENTICATE_ALWAYS,
+    "4000002500003155": AUTHENTICATE_AT_SETUP,
+}
 DECLINES = {
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",
@@ -63,6 +81,7 @@ BEHAVIOURS = {
     "4000000000000341": CHARGES_DECLINED,
     "4000000000000119": PROVIDER_ERROR,
     "4000000000000408": TIMEOUT_AFTER_SUCCESS,
+    **AUTHENTICATING,
     **DECLINES,
 }
 
@@ -100,6 +119,10 @@ def _result(operation: SimulatedProviderOperation) -> OperationResult:
 
 def _new_reference(prefix: str) -> str:
     return f"{prefix}_sim_{secrets.token_hex(10)}"
+
+
+def _new_client_secret() -> str:
+    return f"sec_sim_{secrets.token_urlsafe(24)}"
 
 
 def _database() -> str:
@@ -170,11 +193,20 @@ class SimulatedGateway(PaymentGateway):
             raise ProviderError("simulated provider unavailable")
         if card.behaviour in REFUSED_AT_SETUP:
             raise CardDeclined(card.behaviour)
+        client_secret = ""
+        if card.behaviour in AUTHENTICATING.values():
+            # The bank asks for 3-D Secure before the card may be saved.
+            setup = self._record(request.idempotency_key, kind="setup", amount_cents=0,
+                                 currency="EUR", status=REQUIRES_ACTION,
+                                 client_secret=_new_client_secret())
+            if setup.status == REQUIRES_ACTION:
+                client_secret = setup.client_secret
         return CardSetup(
             token=card.token,
             customer_reference=request.customer_reference or _new_reference("cus"),
             brand=card.brand, last4=card.last4,
             exp_month=card.exp_month or 12, exp_year=card.exp_year or 2099,
+            client_secret=client_secret,
         )
 
     def charge(self, request: ChargeRequest) -> OperationResult:
@@ -185,7 +217,17 @@ class SimulatedGateway(PaymentGateway):
         card = SimulatedProviderCard.objects.using(_database()).filter(token=request.token).first()
         if card is None:
             raise CardDeclined("invalid_token")
-        behaviour = _injected() if card.behaviour == SUCCESS else card.behaviour
+        behaviour = card.behaviour
+        if behaviour == AUTHENTICATE_ALWAYS:
+            # On-session too: the customer is there, but the bank still asks.
+            operation = self._record(
+                request.idempotency_key, kind="charge", amount_cents=request.amount_cents,
+                currency=request.currency, status=REQUIRES_ACTION,
+                client_secret=_new_client_secret(),
+            )
+            return self._answer(operation)
+        if behaviour in (SUCCESS, AUTHENTICATE_AT_SETUP):  # authenticated when it was set up
+            behaviour = _injected()
         if behaviour == CHARGES_DECLINED:
             behaviour = "card_declined"
         if behaviour == PROVIDER_ERROR:
@@ -245,12 +287,16 @@ class SimulatedGateway(PaymentGateway):
         return self._answer(operation)
 
     def lookup(self, idempotency_key: str) -> OperationResult | None:
+        """Raises AuthenticationRequired for an operation still waiting for the cardholder:
+        neither a success nor a decline (see PaymentGateway.lookup)."""
         _latency()
         if _draw() < settings.SIMULATED_PROVIDER_FAULTS["lookup_failure"]:
             raise ProviderError("simulated provider unavailable")
         operation = SimulatedProviderOperation.objects.using(_database()).filter(
             idempotency_key=idempotency_key
         ).first()
+        if operation is not None and operation.status == REQUIRES_ACTION:
+            raise AuthenticationRequired(operation.reference, operation.client_secret)
         return _result(operation) if operation else None
 
     @staticmethod
@@ -265,7 +311,7 @@ class SimulatedGateway(PaymentGateway):
     @staticmethod
     def _record(idempotency_key, **fields):
         database = _database()
-        prefix = "ch" if fields["kind"] == "charge" else "re"
+        prefix = {"charge": "ch", "refund": "re", "setup": "seti"}[fields["kind"]]
         try:
             with transaction.atomic(using=database):
                 operation = SimulatedProviderOperation.objects.using(database).create(
@@ -281,6 +327,39 @@ class SimulatedGateway(PaymentGateway):
 
     @staticmethod
     def _answer(operation: SimulatedProviderOperation) -> OperationResult:
+        if operation.status == REQUIRES_ACTION:
+            raise AuthenticationRequired(operation.reference, operation.client_secret)
         if operation.status != SUCCESS:
             raise CardDeclined(operation.failure_code)
         return _result(operation)
+
+
+# The challenge page's side (the bank's): simulated_views calls these.
+
+
+def challenge_operation(client_secret: str) -> SimulatedProviderOperation | None:
+    """The operation this client secret authenticates, whatever its status, or None."""
+    if not client_secret:
+        return None
+    return SimulatedProviderOperation.objects.using(_database()).filter(
+        client_secret=client_secret
+    ).first()
+
+
+def challenge_complete(*, client_secret: str, approved: bool) -> SimulatedProviderOperation | None:
+    """The cardholder answers the challenge: approved moves the money (the operation succeeds),
+    refused declines it (``authentication_failed``). Once only: an operation no longer
+    waiting is returned unchanged."""
+    database = _database()
+    with transaction.atomic(using=database):
+        operation = (
+            SimulatedProviderOperation.objects.using(database).select_for_update()
+            .filter(client_secret=client_secret).first()
+            if client_secret else None
+        )
+        if operation is None or operation.status != REQUIRES_ACTION:
+            return operation
+        operation.status = SUCCESS if approved else "declined"
+        operation.failure_code = "" if approved else AUTHENTICATION_FAILED
+        operation.save(update_fields=["status", "failure_code"])
+    return operation

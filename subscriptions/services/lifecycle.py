@@ -141,11 +141,22 @@ def mark_past_due(subscription, *, invoice, charge, attempt, now) -> Subscriptio
     return subscription
 
 
+def await_authentication(subscription, *, invoice, charge, attempt, now) -> Subscription:
+    """A scheduled attempt needs the customer's 3-D Secure (DESIGN §6): past due, with the
+    reason "authentification requise" (the invoice's ``last_failure_kind``); access stays."""
+    _move(subscription, "mark_past_due",
+          event_kind=SubscriptionEvent.Kind.AUTHENTICATION_REQUIRED, at=now,
+          amount_cents=charge.amount_cents,
+          data={"invoice": invoice.number, "attempt": attempt,
+                "reason": invoice.last_failure_kind})
+    return subscription
+
+
 def suspend(subscription, *, invoice, charge, attempt, now) -> Subscription:
     _move(subscription, "suspend", event_kind=SubscriptionEvent.Kind.SUSPENDED, at=now,
                  amount_cents=charge.amount_cents,
                  data={"invoice": invoice.number, "attempt": attempt,
-                       "code": charge.failure_code})
+                       "code": charge.failure_code or invoice.last_failure_kind})
     return subscription
 
 

@@ -29,6 +29,8 @@ def charge_send(*, charge: Charge, now) -> Charge:
         if sent is None:
             return Charge.objects.get(pk=charge.pk)
         charge_settled(charge=sent, subscription=subscription, now=now)
+        if sent.status == Charge.Status.REQUIRES_ACTION:
+            sent.refresh_from_db()  # its settlement may have given it up (no challenge page)
         return sent
 
 
@@ -42,4 +44,6 @@ def charge_resume_apply(*, charge_id: int, now) -> Charge | None:
                                 send=invoice_collectable(subscription, charge.invoice))
         if settled is not None:
             charge_settled(charge=settled, subscription=subscription, now=now)
+            if settled.status == Charge.Status.REQUIRES_ACTION:
+                settled.refresh_from_db()
         return settled

@@ -10,6 +10,7 @@ from billing.services import charge_prepare, invoice_create
 from subscriptions.models import Actor, EndReason, Status
 from subscriptions.periods import period_at
 from subscriptions.rules import (
+    confirm_payment_refusal,
     open_renewal_invoice,
     pay_now_refusal,
     renewal_collectable,
@@ -17,7 +18,8 @@ from subscriptions.rules import (
 )
 from subscriptions.selectors import business_tz, lock_subscription, renewal_due
 from subscriptions.services import lifecycle
-from subscriptions.services.payments import charge_send
+from subscriptions.services.payments import charge_resume_apply, charge_send
+from subscriptions.services.settlement import renewal_authentication_required
 
 
 class PaymentNotPossible(Exception):
@@ -54,18 +56,39 @@ def subscription_renew(*, subscription_id: int, now) -> Charge | None:
 
 
 def subscription_retry_payment(*, invoice_id: int, now) -> Charge | None:
-    """A scheduled retry of an open renewal invoice (attempts 2–4)."""
+    """A scheduled retry of an open renewal invoice (attempts 2–4).
+
+    A charge of the invoice still waiting for the customer's 3-D Secure is not doubled by a
+    new one (both could move money): the provider is asked about it; paid or refused
+    meanwhile, it settles (refused: the retry charges the card again); still waiting, this
+    scheduled attempt is one more authentication request (email, schedule, suspension)."""
     with transaction.atomic():
         invoice = Invoice.objects.get(pk=invoice_id)
         subscription = lock_subscription(invoice.subscription_id)
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        if (
-            subscription.status != Status.PAST_DUE
-            or invoice.status != Invoice.Status.OPEN
-            or invoice.next_retry_at is None
-            or invoice.next_retry_at > now
-            or not renewal_collectable(subscription, invoice)
-        ):
+        if not _retry_due(subscription, invoice, now=now):
+            return None
+        awaiting = _awaiting_charge(invoice)
+    if awaiting is not None:
+        charge_resume_apply(charge_id=awaiting.pk, now=now)
+        with transaction.atomic():
+            subscription = lock_subscription(invoice.subscription_id)
+            invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+            awaiting.refresh_from_db()
+            if awaiting.status == Charge.Status.REQUIRES_ACTION and _retry_due(
+                subscription, invoice, now=now
+            ):
+                invoice.next_retry_at = None
+                invoice.save(update_fields=["next_retry_at"])
+                renewal_authentication_required(invoice=invoice, charge=awaiting,
+                                                subscription=subscription, now=now)
+                return awaiting
+            if awaiting.status != Charge.Status.FAILED:
+                return None  # paid meanwhile (settled just now)
+    with transaction.atomic():
+        subscription = lock_subscription(invoice.subscription_id)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if not _retry_due(subscription, invoice, now=now):
             return None
         try:
             charge = charge_prepare(invoice=invoice, now=now)
@@ -76,14 +99,60 @@ def subscription_retry_payment(*, invoice_id: int, now) -> Charge | None:
     return charge_send(charge=charge, now=now)
 
 
+def _retry_due(subscription, invoice, *, now) -> bool:
+    return (
+        subscription.status == Status.PAST_DUE
+        and invoice.status == Invoice.Status.OPEN
+        and invoice.next_retry_at is not None
+        and invoice.next_retry_at <= now
+        and renewal_collectable(subscription, invoice)
+    )
+
+
+def _awaiting_charge(invoice) -> Charge | None:
+    """The invoice's charge waiting for the customer's 3-D Secure, if any (at most one: no
+    charge is prepared while one may still move money)."""
+    return invoice.charges.filter(status=Charge.Status.REQUIRES_ACTION).order_by(
+        "-attempt").first()
+
+
 def subscription_pay_now(*, subscription, now, initiated_by: str = Actor.CUSTOMER) -> Charge:
     """"Payer maintenant": the customer (or support, ``initiated_by`` staff) pays the open
     renewal invoice on the default card. Success reactivates at once with the period unchanged;
-    a refusal is shown, and does not count as one of the scheduled attempts."""
+    a refusal is shown, and does not count as one of the scheduled attempts.
+
+    The bank may ask for 3-D Secure: the charge is returned waiting (requires_action) and the
+    customer is sent to the challenge ("Confirmer votre paiement"). A charge of the invoice
+    already waiting for it is not doubled: it is asked about first, and returned while it
+    still waits (paid meanwhile: returned paid; refused meanwhile: a new charge is made)."""
+    return _pay_open_invoice(subscription=subscription, now=now, initiated_by=initiated_by,
+                             refusal=pay_now_refusal)
+
+
+def subscription_confirm_payment(*, subscription, now) -> Charge:
+    """"Confirmer votre paiement" (DESIGN §6): the customer starts paying the renewal invoice
+    that waits for their 3-D Secure, as "Payer maintenant" does, if confirm_payment_refusal
+    allows it. The returned charge is usually waiting for the challenge (requires_action)."""
+    return _pay_open_invoice(subscription=subscription, now=now, initiated_by=Actor.CUSTOMER,
+                             refusal=confirm_payment_refusal)
+
+
+def _pay_open_invoice(*, subscription, now, initiated_by, refusal) -> Charge:
     with transaction.atomic():
         subscription = lock_subscription(subscription.pk)
         invoice = open_renewal_invoice(subscription)
-        require(pay_now_refusal(subscription, now=now, invoice=invoice), subscription,
+        require(refusal(subscription, now=now, invoice=invoice), subscription,
+                PaymentNotPossible)
+        awaiting = _awaiting_charge(invoice)
+    if awaiting is not None:
+        charge_resume_apply(charge_id=awaiting.pk, now=now)
+        awaiting.refresh_from_db()
+        if awaiting.status != Charge.Status.FAILED:
+            return awaiting
+    with transaction.atomic():
+        subscription = lock_subscription(subscription.pk)
+        invoice = open_renewal_invoice(subscription)
+        require(refusal(subscription, now=now, invoice=invoice), subscription,
                 PaymentNotPossible)
         try:
             charge = charge_prepare(invoice=invoice, now=now, initiated_by=initiated_by)

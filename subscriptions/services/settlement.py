@@ -5,12 +5,13 @@ subscription. The same functions serve an answer given at once and one reconcile
 Money that arrives for an invoice nobody collects any more (voided meanwhile, or its
 subscription ended or was cancelled for that period) goes back to the customer."""
 
-from billing.dunning import FailureKind, decline_record
+from billing.dunning import FailureKind, authentication_record, decline_record
 from billing.models import Charge, Invoice, Refund
 from billing.selectors import plan_price
-from billing.services import invoice_void, refund_create
+from billing.services import charge_authentication_abandon, invoice_void, refund_create
 from notifications.services import email_enqueue
 from subscriptions.models import Actor, Status
+from subscriptions.payment_links import confirm_link_url
 from subscriptions.rules import invoice_collectable, renewal_collectable
 from subscriptions.selectors import business_tz
 from subscriptions.services import lifecycle
@@ -46,6 +47,13 @@ def initial_settled(*, invoice, charge, subscription, now) -> None:
 
 
 def renewal_settled(*, invoice, charge, subscription, now) -> None:
+    if charge.status == Charge.Status.REQUIRES_ACTION:
+        # A scheduled attempt the bank wants the customer to authenticate; "Payer maintenant"
+        # that needs it sends the customer to the challenge at once (the view), no email.
+        if charge.initiated_by == Actor.SYSTEM:
+            renewal_authentication_required(invoice=invoice, charge=charge,
+                                            subscription=subscription, now=now)
+        return
     if charge.status == Charge.Status.SUCCEEDED:
         recovering = subscription.status in (Status.PAST_DUE, Status.SUSPENDED)
         lifecycle.period_paid(subscription, invoice=invoice, charge=charge,
@@ -77,6 +85,39 @@ def renewal_settled(*, invoice, charge, subscription, now) -> None:
         lifecycle.mark_past_due(subscription, invoice=invoice, charge=charge,
                                 attempt=outcome.attempt, now=now)
         email_kind = "payment_failed"
+    email_enqueue(
+        kind=email_kind, occasion=f"invoice-{invoice.pk}-failure-{outcome.attempt}",
+        customer=subscription.customer, subscription=subscription, context=context, now=now,
+    )
+
+
+def renewal_authentication_required(*, invoice, charge, subscription, now) -> None:
+    """A scheduled attempt of the (locked) subscription's renewal invoice is waiting for the
+    customer's 3-D Secure (DESIGN §6): the attempt takes its place in the retry schedule
+    (billing.dunning.authentication_record), the subscription is past due with the reason
+    "authentification requise" (suspended if it was the last scheduled attempt), and the
+    customer gets an email with the signed link to "Confirmer votre paiement".
+
+    Also called by a scheduled retry that finds the charge still waiting."""
+    invoice = Invoice.objects.select_for_update().select_related("plan").get(pk=invoice.pk)
+    if (
+        invoice.status != Invoice.Status.OPEN
+        or subscription.status not in (Status.ACTIVE, Status.PAST_DUE)
+        or not renewal_collectable(subscription, invoice)
+    ):
+        return
+    outcome = authentication_record(invoice=invoice, charge=charge, tz=business_tz())
+    context = {"invoice": invoice, "plan": invoice.plan, "charge": charge,
+               "attempt": outcome.attempt, "next_retry_at": outcome.next_retry_at,
+               "confirm_url": confirm_link_url(invoice=invoice)}
+    if outcome.exhausted:
+        lifecycle.suspend(subscription, invoice=invoice, charge=charge, attempt=outcome.attempt,
+                          now=now)
+        email_kind = "subscription_suspended"
+    else:
+        lifecycle.await_authentication(subscription, invoice=invoice, charge=charge,
+                                       attempt=outcome.attempt, now=now)
+        email_kind = "authentication_required"
     email_enqueue(
         kind=email_kind, occasion=f"invoice-{invoice.pk}-failure-{outcome.attempt}",
         customer=subscription.customer, subscription=subscription, context=context, now=now,
@@ -129,7 +170,21 @@ SETTLEMENTS = {
 
 
 def charge_settled(*, charge: Charge, subscription, now) -> None:
-    """Apply a charge's known outcome; an unsettled one (pending, unknown) changes nothing."""
+    """Apply a charge's known outcome; an unsettled one (pending, unknown) changes nothing.
+    A charge that now waits for 3-D Secure is an answer for a renewal (past due, email); the
+    other kinds' flows send their customer to the challenge themselves."""
+    if charge.status == Charge.Status.REQUIRES_ACTION:
+        invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
+        if invoice.kind == Invoice.Kind.RENEWAL and subscription is not None:
+            renewal_settled(invoice=invoice, charge=charge, subscription=subscription, now=now)
+            return
+        # A first payment or a plan change has no challenge page yet: nobody will ever see the
+        # client secret, so the payment cannot go through. It is given up at once (refused,
+        # "authentication_required"): the draft is dropped, the customer told, and nothing
+        # waits for ever on a first payment "in progress".
+        charge = charge_authentication_abandon(charge=charge, now=now)
+        if charge is None:
+            return
     if charge.status not in (Charge.Status.SUCCEEDED, Charge.Status.FAILED):
         return
     invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)

@@ -5,13 +5,14 @@ import contextlib
 from datetime import timedelta
 
 import pytest
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from billing.gateways import PaymentError
+from billing.gateways.simulated import challenge_complete
 from billing.models import (
     Charge,
     Invoice,
@@ -34,6 +35,7 @@ from subscriptions.services.change_plan import (
     subscription_schedule_downgrade,
     subscription_upgrade,
 )
+from subscriptions.services.payments import charge_resume_apply
 from subscriptions.services.renew import PaymentNotPossible, subscription_pay_now
 from subscriptions.services.staff import (
     StaffActionError,
@@ -50,6 +52,7 @@ OUTCOMES = {
     "declined": "card_declined",
     "provider_error": "provider_error",
     "timeout": "timeout_after_success",
+    "authentication_required": "authenticate_always",  # 3-D Secure on every charge
 }
 REFUSED = (ActionRefused, CancellationError, SubscribeError, PlanChangeError,
            PaymentNotPossible, StaffActionError, PaymentError)
@@ -140,6 +143,19 @@ class SubscriptionLife(RuleBasedStateMachine):
         self._card_behaves(outcome)
         self._attempt(lambda: subscription_pay_now(subscription=self.subscription, now=self.now))
 
+    @rule(approved=st.booleans(), comes_back=st.booleans())
+    def customer_authenticates(self, approved, comes_back):
+        """The customer answers the bank's 3-D Secure challenge of a waiting charge, and comes
+        back to the portal (its return asks the provider) or closes the tab."""
+        charge = Charge.objects.filter(customer=self.customer,
+                                       status=Charge.Status.REQUIRES_ACTION).last()
+        if charge is None:
+            return
+        challenge_complete(client_secret=charge.client_secret, approved=approved)
+        if comes_back:
+            charge_resume_apply(charge_id=charge.pk, now=self.now)
+        self._reload()
+
     @rule(share=st.sampled_from([1, 2, 100]))
     def staff_refund(self, share):
         charge = Charge.objects.filter(customer=self.customer,
@@ -190,9 +206,11 @@ class SubscriptionLife(RuleBasedStateMachine):
         ).aggregate(total=Sum("amount_cents"))["total"] or 0
         captured = Charge.objects.filter(customer=self.customer,
                                          status=Charge.Status.SUCCEEDED)
+        # a charge waiting for 3-D Secure may have moved money the portal has not heard of
         unknown = Charge.objects.filter(customer=self.customer,
                                         status__in=[Charge.Status.UNKNOWN,
-                                                    Charge.Status.PENDING])
+                                                    Charge.Status.PENDING,
+                                                    Charge.Status.REQUIRES_ACTION])
         ledger = captured.aggregate(total=Sum("amount_cents"))["total"] or 0
         in_doubt = unknown.aggregate(total=Sum("amount_cents"))["total"] or 0
         # money the provider took is in the ledger, or in a charge still being reconciled
@@ -234,6 +252,17 @@ class SubscriptionLife(RuleBasedStateMachine):
         for invoice in Invoice.objects.filter(customer=self.customer, kind=Invoice.Kind.RENEWAL):
             assert invoice.declined_attempts == invoice.charges.filter(
                 failure_kind="decline", initiated_by="system").count()
+        # a charge the bank wanted authenticated never counts as a decline, refused or not
+        assert not Charge.objects.filter(customer=self.customer, failure_kind="decline").filter(
+            Q(status=Charge.Status.REQUIRES_ACTION) | Q(failure_code="authentication_failed")
+            | Q(client_secret__gt="")).exists()
+
+    @invariant()
+    def one_charge_at_a_time_may_move_money(self):
+        for invoice in Invoice.objects.filter(customer=self.customer):
+            assert invoice.charges.filter(status__in=[
+                Charge.Status.PENDING, Charge.Status.UNKNOWN,
+                Charge.Status.REQUIRES_ACTION]).count() <= 1
 
     @invariant()
     def invoice_numbers_are_consecutive(self):
@@ -248,7 +277,9 @@ class SubscriptionLife(RuleBasedStateMachine):
         subscription = self.subscription
         open_renewals = list(subscription.invoices.filter(kind=Invoice.Kind.RENEWAL,
                                                           status=Invoice.Status.OPEN))
-        declined = max((invoice.declined_attempts for invoice in open_renewals), default=0)
+        # scheduled attempts made: declines and authentication requests (billing.dunning)
+        declined = max((invoice.declined_attempts + invoice.authentication_requests
+                        for invoice in open_renewals), default=0)
         if subscription.status == Status.PAST_DUE:
             assert 1 <= declined <= 3
         elif subscription.status == Status.SUSPENDED:
