@@ -266,11 +266,6 @@ def _send(charge: Charge, *, now) -> Charge:
         return _charge_requires_action(charge, now=now, required=required)
     except CardDeclined as declined:
         return _charge_failed(charge, now=now, code=declined.code, kind=FailureKind.DECLINE)
-    except ProviderError as error:
-        if charge.initiated_by != "system":
-            return _charge_failed(charge, now=now, code=PROVIDER_ERROR,
-                                  kind=FailureKind.NOT_SENT)
-        return _charge_send_later(charge, now=now, error=error)
     except UnknownOutcome:
         try:
             result = _lookup_quietly(gateway, charge.idempotency_key)
@@ -283,6 +278,13 @@ def _send(charge: Charge, *, now) -> Charge:
             )
             charge.save(update_fields=["status", "next_attempt_at"])
             return charge
+    except PaymentError as error:
+        # A provider error, or a request it refused as such (invalid parameters): nothing was
+        # charged and it is not the card's doing.
+        if charge.initiated_by != "system":
+            return _charge_failed(charge, now=now, code=PROVIDER_ERROR,
+                                  kind=FailureKind.NOT_SENT)
+        return _charge_send_later(charge, now=now, error=error)
     return _charge_record_result(charge, result, now=now)
 
 

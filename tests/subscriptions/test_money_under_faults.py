@@ -285,3 +285,34 @@ def test_a_refund_the_provider_refused_behind_a_timeout_is_failed_not_paid(now, 
     # then
     assert (refund.status, refund.failure_message) == (Refund.Status.FAILED, "charge_disputed")
     assert not CreditNote.objects.exists()
+
+
+def test_a_request_the_provider_rejects_is_neither_a_decline_nor_a_server_error(
+    now, monkeypatch, client
+):
+    # given: the provider answers "invalid request" (a plain PaymentError) to every charge
+    from billing.gateways import PaymentError
+    from billing.gateways.simulated import SimulatedGateway
+
+    subscription = subscribed(plan=PlanFactory(), at=now - days(31))
+
+    def invalid(self, request):
+        raise PaymentError("invalid request")
+
+    monkeypatch.setattr(SimulatedGateway, "charge", invalid)
+    # when: the renewal
+    charge = subscription_renew(subscription_id=subscription.pk, now=now)
+    # then: kept for another try, nobody dunned
+    subscription.refresh_from_db()
+    assert (charge.status, subscription.status) == (Charge.Status.PENDING, Status.ACTIVE)
+    assert charge.next_attempt_at is not None
+    # when: a customer at the checkout
+    customer = UserFactory()
+    client.force_login(customer)
+    plan = PlanFactory(code="autre")
+    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
+                           {"card_token": card_token(), "accept_terms": "1"})
+    # then: told to try again, nothing bought
+    assert response.status_code == 200
+    assert "momentanément indisponible" in response.context["payment_error"]
+    assert not customer.subscriptions.exists()
