@@ -9,13 +9,20 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from billing.gateways import CardDetails
 from billing.models import Charge
 from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.models import Status
 from subscriptions.services.renew import subscription_renew
-from tests.factories import PASSWORD, PlanFactory, UserFactory, days, open_renewal, subscribed
+from tests.factories import (
+    PASSWORD,
+    PlanFactory,
+    UserFactory,
+    card_token,
+    days,
+    open_renewal,
+    subscribed,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +36,7 @@ def renewal_needing_authentication():
                               at=timezone.now() - days(33))
     renewal = subscription.current_period_end
     payment_method_add(customer=subscription.customer, now=renewal - days(1),
-                       card=CardDetails("4000002760003184", 12, 2031, "123"))
+                       token=card_token("4000002760003184", 12, 2031))
     subscription_renew(subscription_id=subscription.pk, now=renewal)
     subscription.refresh_from_db()
     assert subscription.status == Status.PAST_DUE

@@ -16,10 +16,10 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
-from billing.gateways import AuthenticationRequired, CardDetails, CardSetupRequest, get_gateway
+from billing.gateways import AuthenticationRequired, CardSetupRequest, get_gateway
 from billing.gateways.simulated import challenge_complete
 from billing.models import Charge, Invoice, SimulatedProviderOperation
-from billing.services import card_tokenize, payment_method_add
+from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status, SubscriptionEvent
@@ -32,19 +32,19 @@ from subscriptions.payment_links import (
 from subscriptions.periods import add_days
 from subscriptions.selectors import business_tz
 from subscriptions.services.renew import subscription_renew, subscription_retry_payment
-from tests.factories import PlanFactory, UserFactory, days, open_renewal, subscribed
+from tests.factories import PlanFactory, UserFactory, card_token, days, open_renewal, subscribed
 
 pytestmark = pytest.mark.django_db
 
 AUTHENTICATE_ALWAYS = "4000002760003184"
 AUTHENTICATE_AT_SETUP = "4000002500003155"
-DECLINED = "4000000000000002"
+DECLINED = "4000000000000341"
 LINK = re.compile(re.escape(settings.SITE_URL) + r"(/compte/paiement/[^/\s\"<>]+/)")
 
 
 def _card(customer, number, now):
     return payment_method_add(customer=customer, now=now,
-                              card=CardDetails(number, 12, now.year + 3, "123"))
+                              token=card_token(number, 12, now.year + 3))
 
 
 def _renewed_needing_authentication(now, *, card=AUTHENTICATE_ALWAYS):
@@ -391,9 +391,9 @@ def test_the_link_is_refused_once_the_invoice_no_longer_awaits_authentication(no
 def test_a_card_authenticated_at_setup_is_charged_off_session(now):
     # given: its setup asks for 3-D Secure
     customer = UserFactory()
-    token = card_tokenize(CardDetails(AUTHENTICATE_AT_SETUP, 12, now.year + 3, "123"))
+    token = card_token(AUTHENTICATE_AT_SETUP, 12, now.year + 3)
     setup = get_gateway().card_setup(CardSetupRequest(
-        token=token.token, customer_reference="", email=customer.email,
+        token=token, customer_reference="", email=customer.email,
         idempotency_key="setup-1"))
     assert setup.requires_action
     with pytest.raises(AuthenticationRequired):
