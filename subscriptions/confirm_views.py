@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from billing.gateways import get_gateway
 from billing.messages import decline_message
 from billing.models import Charge
 from billing.selectors import default_card
@@ -39,12 +40,6 @@ from subscriptions.payment_links import (
 from subscriptions.rules import refusal_message
 from subscriptions.services.payments import charge_resume_apply
 from subscriptions.services.renew import PaymentNotPossible, subscription_confirm_payment
-
-# The provider's script that runs the challenge, per gateway (DESIGN §13).
-CHALLENGE_TEMPLATES = {
-    "billing.gateways.simulated.SimulatedGateway": "subscriptions/_challenge_simulated.html",
-}
-DEFAULT_CHALLENGE_TEMPLATE = "subscriptions/_challenge_simulated.html"
 
 
 @never_cache
@@ -106,8 +101,8 @@ def confirm_payment_challenge(request, token):
         "invoice": invoice,
         "charge": charge,
         "return_url": return_url,
-        "challenge_template": CHALLENGE_TEMPLATES.get(settings.PAYMENT_GATEWAY,
-                                                      DEFAULT_CHALLENGE_TEMPLATE),
+        "challenge_template": get_gateway().challenge_template,
+        "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
     })
 
 

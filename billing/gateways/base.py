@@ -117,6 +117,8 @@ class OperationResult:
 class PaymentGateway:
     # The provider's card fields and script: they tokenize the card in the browser.
     card_fields_template = ""
+    # The provider's script that runs a 3-D Secure challenge ("Confirmer votre paiement").
+    challenge_template = ""
 
     def tokenize_card(self, card: CardDetails) -> CardToken:
         """The provider's side of its card fields (only the simulated provider's own endpoint

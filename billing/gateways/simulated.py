@@ -165,6 +165,7 @@ def _injected() -> str:
 
 class SimulatedGateway(PaymentGateway):
     card_fields_template = "billing/_card_fields_simulated.html"
+    challenge_template = "subscriptions/_challenge_simulated.html"
 
     def tokenize_card(self, card: CardDetails) -> CardToken:
         _latency()

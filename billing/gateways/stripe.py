@@ -151,6 +151,7 @@ def _brand(card) -> str:
 
 class StripeGateway(PaymentGateway):
     card_fields_template = "billing/_card_fields_stripe.html"  # Stripe Elements
+    challenge_template = "subscriptions/_challenge_stripe.html"  # Stripe.js handleNextAction
     timeout = (5, 30)  # seconds to connect, to wait for an answer
     max_network_retries = 2
 

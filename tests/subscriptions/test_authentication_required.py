@@ -440,3 +440,22 @@ def test_a_first_payment_needing_authentication_is_refused_and_leaves_nothing_wa
     # and another card goes through at once
     subscription = subscribed(customer=customer, plan=plan, at=now)
     assert subscription.status == Status.ACTIVE
+
+
+def test_with_stripe_the_challenge_runs_in_stripe_js(now, settings):
+    # given: a renewal waiting for the customer's 3-D Secure
+    subscription, charge = _renewed_needing_authentication(now)
+    invoice = open_renewal(subscription)
+    client = Client()
+    client.force_login(subscription.customer)
+    settings.PAYMENT_GATEWAY = "billing.gateways.stripe.StripeGateway"
+    settings.STRIPE_SECRET_KEY = "sk_test_portal"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_portal"
+    # when
+    page = client.get(confirm_link_path(invoice=invoice) + "authentification/").content.decode()
+    # then: Stripe.js with the PaymentIntent's client secret, and the way back to the portal
+    assert '<script src="https://js.stripe.com/v3/"></script>' in page
+    assert f'data-client-secret="{charge.client_secret}"' in page
+    assert 'data-publishable-key="pk_test_portal"' in page
+    assert "/retour/" in page
+    assert "simulated-provider" not in page
