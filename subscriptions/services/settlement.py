@@ -74,17 +74,28 @@ def renewal_settled(*, invoice, charge, subscription, now) -> None:
         or not renewal_collectable(subscription, invoice)
     ):
         return
-    outcome = decline_record(invoice=invoice, charge=charge, tz=business_tz())
+    _scheduled_attempt_missed(
+        subscription=subscription, invoice=invoice, charge=charge,
+        outcome=decline_record(invoice=invoice, charge=charge, tz=business_tz()),
+        still_due=(lifecycle.mark_past_due, "payment_failed"), now=now,
+    )
+
+
+def _scheduled_attempt_missed(*, subscription, invoice, charge, outcome, still_due, now,
+                              context=None) -> None:
+    """A scheduled attempt did not pay: past due (``still_due``: the transition and the email
+    kind) with the next retry, or suspended after the last one; one email per attempt."""
     context = {"invoice": invoice, "plan": invoice.plan, "charge": charge,
-               "attempt": outcome.attempt, "next_retry_at": outcome.next_retry_at}
+               "attempt": outcome.attempt, "next_retry_at": outcome.next_retry_at,
+               **(context or {})}
     if outcome.exhausted:
         lifecycle.suspend(subscription, invoice=invoice, charge=charge, attempt=outcome.attempt,
                           now=now)
         email_kind = "subscription_suspended"
     else:
-        lifecycle.mark_past_due(subscription, invoice=invoice, charge=charge,
-                                attempt=outcome.attempt, now=now)
-        email_kind = "payment_failed"
+        transition, email_kind = still_due
+        transition(subscription, invoice=invoice, charge=charge, attempt=outcome.attempt,
+                   now=now)
     email_enqueue(
         kind=email_kind, occasion=f"invoice-{invoice.pk}-failure-{outcome.attempt}",
         customer=subscription.customer, subscription=subscription, context=context, now=now,
@@ -106,21 +117,11 @@ def renewal_authentication_required(*, invoice, charge, subscription, now) -> No
         or not renewal_collectable(subscription, invoice)
     ):
         return
-    outcome = authentication_record(invoice=invoice, charge=charge, tz=business_tz())
-    context = {"invoice": invoice, "plan": invoice.plan, "charge": charge,
-               "attempt": outcome.attempt, "next_retry_at": outcome.next_retry_at,
-               "confirm_url": confirm_link_url(invoice=invoice)}
-    if outcome.exhausted:
-        lifecycle.suspend(subscription, invoice=invoice, charge=charge, attempt=outcome.attempt,
-                          now=now)
-        email_kind = "subscription_suspended"
-    else:
-        lifecycle.await_authentication(subscription, invoice=invoice, charge=charge,
-                                       attempt=outcome.attempt, now=now)
-        email_kind = "authentication_required"
-    email_enqueue(
-        kind=email_kind, occasion=f"invoice-{invoice.pk}-failure-{outcome.attempt}",
-        customer=subscription.customer, subscription=subscription, context=context, now=now,
+    _scheduled_attempt_missed(
+        subscription=subscription, invoice=invoice, charge=charge,
+        outcome=authentication_record(invoice=invoice, charge=charge, tz=business_tz()),
+        still_due=(lifecycle.await_authentication, "authentication_required"), now=now,
+        context={"confirm_url": confirm_link_url(invoice=invoice)},
     )
 
 
