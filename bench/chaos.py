@@ -38,7 +38,6 @@ QUEUE = "celery"  # the worker's queue: a Redis list of that name
 SCANNED_JOBS = ("reconcile_charges", "retry_payments", "renew", "execute_refunds",
                 "deliver_emails")
 CHUNK = 5000
-LICENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 RENEWAL_EMAILS = ("renewal_receipt", "subscription_reactivated")
 DECLINE_EMAILS = ("payment_failed", "subscription_suspended")
 CHARGE_KEY = re.compile(r"^invoice-(\d+)-attempt-(\d+)$")
@@ -295,17 +294,13 @@ def seed(n: int, *, now, tag: str = "X") -> list[int]:
     from django.db import transaction
 
     from accounts.models import User
+    from bench.seeding import paid_first_periods
     from billing.amounts import tax_from_net
     from billing.models import (
-        Charge,
         DocumentSequence,
-        Invoice,
-        InvoiceLine,
-        PaymentMethod,
         SimulatedProviderCard,
-        SimulatedProviderOperation,
     )
-    from subscriptions.models import Actor, Plan, Subscription, SubscriptionEvent
+    from subscriptions.models import Plan
     from subscriptions.periods import add_months
     from subscriptions.selectors import business_tz
 
@@ -341,75 +336,16 @@ def seed(n: int, *, now, tag: str = "X") -> list[int]:
                 SimulatedProviderCard(token=t, behaviour="success", brand="Visa", last4="4242")
                 for t in tokens
             ])
-            cards = PaymentMethod.objects.bulk_create([
-                PaymentMethod(customer=u, provider_token=t, brand="Visa", last4="4242",
-                              exp_month=12, exp_year=now.year + 5, is_default=True,
-                              created_at=start)
-                for u, t, (start, _end) in zip(users, tokens, periods, strict=True)
-            ])
-            subscriptions = Subscription.objects.bulk_create([
-                Subscription(customer=u, plan=plan, started_at=start, billing_anchor=start,
-                             current_period_start=start, current_period_end=end,
-                             licence_key=_licence_key(tag, i))
-                for u, i, (start, end) in zip(users, indexes, periods, strict=True)
-            ])
-            invoices = []
-            for u, s, (start, end) in zip(users, subscriptions, periods, strict=True):
-                year = start.astimezone(tz).year
-                counters[year] = counters.get(year, 0) + 1
-                amount = amounts[u.billing_country]
-                invoices.append(Invoice(
-                    number=f"F{year}-{counters[year]:06d}", customer=u, subscription=s,
-                    plan=plan, kind=Invoice.Kind.INITIAL, status=Invoice.Status.PAID,
-                    period_start=start, period_end=end, currency=plan.currency,
-                    vat_rate=amount.vat_rate, billing_country=u.billing_country,
-                    net_cents=amount.net_cents, vat_cents=amount.vat_cents,
-                    total_cents=amount.total_cents, created_at=start, issued_at=start,
-                    paid_at=start,
-                ))
-            Invoice.objects.bulk_create(invoices)
-            InvoiceLine.objects.bulk_create([
-                InvoiceLine(invoice=inv, description=f"Abonnement {plan}",
-                            net_cents=inv.net_cents, vat_cents=inv.vat_cents,
-                            total_cents=inv.total_cents) for inv in invoices
-            ])
-            Charge.objects.bulk_create([
-                Charge(invoice=inv, customer=inv.customer, payment_method=card, attempt=1,
-                       initiated_by=Actor.CUSTOMER, amount_cents=inv.total_cents,
-                       currency=inv.currency, status=Charge.Status.SUCCEEDED,
-                       idempotency_key=f"invoice-{inv.pk}-attempt-1",
-                       provider_reference=f"ch_sim_chaos{inv.pk}", created_at=inv.issued_at,
-                       settled_at=inv.issued_at)
-                for inv, card in zip(invoices, cards, strict=True)
-            ])
-            SimulatedProviderOperation.objects.bulk_create([
-                SimulatedProviderOperation(
-                    idempotency_key=f"invoice-{inv.pk}-attempt-1", kind="charge",
-                    reference=f"ch_sim_chaos{inv.pk}", amount_cents=inv.total_cents,
-                    currency=inv.currency, status="success")
-                for inv in invoices
-            ])
-            SubscriptionEvent.objects.bulk_create([
-                SubscriptionEvent(subscription=s, kind=SubscriptionEvent.Kind.SUBSCRIBED,
-                                  actor=Actor.CUSTOMER, actor_user=s.customer, at=s.started_at,
-                                  amount_cents=inv.total_cents,
-                                  data={"plan": plan.code, "invoice": inv.number})
-                for s, inv in zip(subscriptions, invoices, strict=True)
-            ])
+            subscriptions = paid_first_periods(
+                plan=plan, users=users, tokens=tokens, periods=periods, indexes=indexes,
+                tag=tag, amounts=amounts, counters=counters,
+                card=("Visa", "4242", now.year + 5), reference_prefix="ch_sim_chaos", tz=tz,
+            )
             for year, last_value in counters.items():
                 DocumentSequence.objects.update_or_create(prefix="F", year=year,
                                                           defaults={"last_value": last_value})
         ids.extend(s.pk for s in subscriptions)
     return ids
-
-
-def _licence_key(tag: str, index: int) -> str:
-    digits = []
-    for _ in range(24):
-        index, digit = divmod(index, len(LICENCE_ALPHABET))
-        digits.append(LICENCE_ALPHABET[digit])
-    raw = tag + "".join(reversed(digits))
-    return "-".join(raw[k:k + 5] for k in range(0, 25, 5))
 
 
 def database_url_of(settings_dict: dict) -> str:

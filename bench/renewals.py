@@ -25,7 +25,6 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
 CHUNK = 5000
-LICENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
 def main() -> None:
@@ -194,19 +193,15 @@ class Bench:
         from django.db import transaction
 
         from accounts.models import User
+        from bench.seeding import paid_first_periods
         from billing.amounts import tax_from_net
         from billing.gateways import CardDetails
         from billing.gateways.simulated import SimulatedGateway
         from billing.models import (
-            Charge,
             DocumentSequence,
-            Invoice,
-            InvoiceLine,
-            PaymentMethod,
             SimulatedProviderCard,
-            SimulatedProviderOperation,
         )
-        from subscriptions.models import Actor, Plan, Subscription, SubscriptionEvent
+        from subscriptions.models import Plan
         from subscriptions.periods import add_months
         from subscriptions.selectors import business_tz
 
@@ -250,61 +245,12 @@ class Bench:
                                           last4=token.last4) for t in tokens
                 ])
                 periods = [anchors[i % len(anchors)] for i in indexes]
-                cards = PaymentMethod.objects.bulk_create([
-                    PaymentMethod(customer=u, provider_token=t, brand=token.brand,
-                                  last4=token.last4, exp_month=12, exp_year=2035, is_default=True,
-                                  created_at=start)
-                    for u, t, (start, _end) in zip(users, tokens, periods, strict=True)
-                ])
-                subscriptions = Subscription.objects.bulk_create([
-                    Subscription(customer=u, plan=plan, started_at=start, billing_anchor=start,
-                                 current_period_start=start, current_period_end=end,
-                                 licence_key=_licence_key(tag, i))
-                    for u, i, (start, end) in zip(users, indexes, periods, strict=True)
-                ])
-                invoices = []
-                for u, s, (start, end) in zip(users, subscriptions, periods, strict=True):
-                    year = start.astimezone(tz).year
-                    counters[year] = counters.get(year, 0) + 1
-                    amount = amounts[u.billing_country]
-                    invoices.append(Invoice(
-                        number=f"F{year}-{counters[year]:06d}", customer=u, subscription=s,
-                        plan=plan, kind=Invoice.Kind.INITIAL, status=Invoice.Status.PAID,
-                        period_start=start, period_end=end, currency=plan.currency,
-                        vat_rate=amount.vat_rate, billing_country=u.billing_country,
-                        net_cents=amount.net_cents, vat_cents=amount.vat_cents,
-                        total_cents=amount.total_cents, created_at=start, issued_at=start,
-                        paid_at=start,
-                    ))
-                Invoice.objects.bulk_create(invoices)
-                InvoiceLine.objects.bulk_create([
-                    InvoiceLine(invoice=inv, description=f"Abonnement {plan}",
-                                net_cents=inv.net_cents, vat_cents=inv.vat_cents,
-                                total_cents=inv.total_cents) for inv in invoices
-                ])
-                Charge.objects.bulk_create([
-                    Charge(invoice=inv, customer=inv.customer, payment_method=card, attempt=1,
-                           initiated_by=Actor.CUSTOMER, amount_cents=inv.total_cents,
-                           currency=inv.currency, status=Charge.Status.SUCCEEDED,
-                           idempotency_key=f"invoice-{inv.pk}-attempt-1",
-                           provider_reference=f"ch_sim_bench{inv.pk}", created_at=inv.issued_at,
-                           settled_at=inv.issued_at)
-                    for inv, card in zip(invoices, cards, strict=True)
-                ])
-                SimulatedProviderOperation.objects.bulk_create([
-                    SimulatedProviderOperation(
-                        idempotency_key=f"invoice-{inv.pk}-attempt-1", kind="charge",
-                        reference=f"ch_sim_bench{inv.pk}", amount_cents=inv.total_cents,
-                        currency=inv.currency, status="success")
-                    for inv in invoices
-                ])
-                SubscriptionEvent.objects.bulk_create([
-                    SubscriptionEvent(subscription=s, kind=SubscriptionEvent.Kind.SUBSCRIBED,
-                                      actor=Actor.CUSTOMER, actor_user=s.customer,
-                                      at=s.started_at, amount_cents=inv.total_cents,
-                                      data={"plan": plan.code, "invoice": inv.number})
-                    for s, inv in zip(subscriptions, invoices, strict=True)
-                ])
+                paid_first_periods(
+                    plan=plan, users=users, tokens=tokens, periods=periods, indexes=indexes,
+                    tag=tag, amounts=amounts, counters=counters,
+                    card=(token.brand, token.last4, 2035), reference_prefix="ch_sim_bench",
+                    tz=tz,
+                )
         for year, last_value in counters.items():
             DocumentSequence.objects.update_or_create(prefix="F", year=year,
                                                       defaults={"last_value": last_value})
@@ -313,15 +259,6 @@ class Bench:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         print(f"seed_{tag.lower()}: {n} due subscriptions in {time.perf_counter() - started:.1f} s")
-
-
-def _licence_key(tag: str, index: int) -> str:
-    digits = []
-    for _ in range(24):
-        index, digit = divmod(index, len(LICENCE_ALPHABET))
-        digits.append(LICENCE_ALPHABET[digit])
-    raw = tag + "".join(reversed(digits))
-    return "-".join(raw[k:k + 5] for k in range(0, 25, 5))
 
 
 def _clear_mail() -> None:
@@ -484,10 +421,10 @@ def run_floor(n: int) -> float:
             INSERT INTO {t['Invoice']} (number, customer_id, subscription_id, plan_id, kind,
                 status, period_start, period_end, currency, vat_rate, billing_country,
                 net_cents, vat_cents, total_cents, created_at, issued_at, paid_at,
-                declined_attempts, last_failure_kind)
+                declined_attempts, last_failure_kind, authentication_requests)
             SELECT number, customer_id, subscription_id, plan_id, 'renewal', 'paid',
                 period_start, period_end, currency, vat_rate, billing_country, net_cents,
-                vat_cents, net_cents + vat_cents, %(now)s, %(now)s, %(now)s, 0, ''
+                vat_cents, net_cents + vat_cents, %(now)s, %(now)s, %(now)s, 0, '', 0
             FROM floor_due
             RETURNING id, subscription_id)
         UPDATE floor_due SET invoice_id = inserted.id FROM inserted
@@ -499,14 +436,15 @@ def run_floor(n: int) -> float:
         f"""INSERT INTO {t['Charge']} (invoice_id, customer_id, payment_method_id, attempt,
             initiated_by, amount_cents, currency, status, idempotency_key, provider_reference,
             failure_code, failure_kind, failure_message, created_at, settled_at,
-            provider_errors, last_error)
+            provider_errors, last_error, client_secret)
         SELECT invoice_id, customer_id, payment_method_id, 1, 'system', net_cents + vat_cents,
             currency, 'succeeded', 'invoice-' || invoice_id || '-attempt-1', reference, '', '',
-            '', %(now)s, %(now)s, 0, '' FROM floor_due""",
+            '', %(now)s, %(now)s, 0, '', '' FROM floor_due""",
         f"""INSERT INTO {t['SimulatedProviderOperation']} (idempotency_key, kind, reference,
-            amount_cents, currency, status, failure_code, charge_reference, created_at)
+            amount_cents, currency, status, failure_code, charge_reference, created_at,
+            client_secret)
         SELECT 'invoice-' || invoice_id || '-attempt-1', 'charge', reference,
-            net_cents + vat_cents, currency, 'success', '', '', %(now)s FROM floor_due""",
+            net_cents + vat_cents, currency, 'success', '', '', %(now)s, '' FROM floor_due""",
         f"""INSERT INTO {t['SubscriptionEvent']} (subscription_id, kind, actor, actor_user_id,
             at, amount_cents, data)
         SELECT subscription_id, 'renewed', 'system', NULL, %(now)s, net_cents + vat_cents,
