@@ -303,32 +303,34 @@ def charge_resume(*, charge: Charge, now, send: bool) -> Charge | None:
     charge = _locked_charge(charge)
     if charge.status not in IN_PROGRESS:
         return None
+    waiting = charge.status == Charge.Status.REQUIRES_ACTION
     try:
         result = get_gateway().lookup(charge.idempotency_key)
     except AuthenticationRequired as required:
-        if charge.status == Charge.Status.REQUIRES_ACTION:
-            charge.next_attempt_at = now + authentication_check_delay(
-                waiting=now - charge.created_at)
-            charge.save(update_fields=["next_attempt_at"])
-            return None
+        if waiting:
+            return _ask_again(charge, at=now + authentication_check_delay(
+                waiting=now - charge.created_at))
         return _charge_requires_action(charge, now=now, required=required)
     except PaymentError as error:
-        if charge.status == Charge.Status.REQUIRES_ACTION:
-            charge.next_attempt_at = now + provider_retry_delay(1)
-            charge.save(update_fields=["next_attempt_at"])
-            return None
+        if waiting:
+            return _ask_again(charge, at=now + provider_retry_delay(1))
         return _charge_send_later(charge, now=now, error=error)
     if result is not None:
         return _charge_record_result(charge, result, now=now)
-    if charge.status == Charge.Status.REQUIRES_ACTION:
+    if waiting:
         # The provider gave us this operation: it cannot forget it. Ask again later.
-        charge.next_attempt_at = now + authentication_check_delay(waiting=now - charge.created_at)
-        charge.save(update_fields=["next_attempt_at"])
-        return None
+        return _ask_again(charge, at=now + authentication_check_delay(
+            waiting=now - charge.created_at))
     if not send:
         return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
     charge.status = Charge.Status.PENDING
     return _send(charge, now=now)
+
+
+def _ask_again(charge, *, at) -> None:
+    """A charge still waiting for 3-D Secure: asked about again ``at``; nothing to apply."""
+    charge.next_attempt_at = at
+    charge.save(update_fields=["next_attempt_at"])
 
 
 def charge_abandon(*, charge: Charge, now) -> Charge | None:

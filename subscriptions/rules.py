@@ -76,21 +76,10 @@ def refusal_message(refusal: Refusal, subscription) -> str:
     return str(MESSAGES[refusal]) % {"channel": subscription.get_channel_display()}
 
 
-class ActionRefused(Exception):
-    """A predicate said no: the message is shown as is; nothing was changed."""
-
-    def __init__(self, refusal: Refusal, subscription):
-        super().__init__(refusal_message(refusal, subscription))
-        self.refusal = refusal
-
-
-def require(refusal: Refusal | None, subscription, error=ActionRefused) -> None:
-    """Raise ``error`` (an ActionRefused, or a service's own exception taking the message)."""
-    if refusal is None:
-        return
-    if error is ActionRefused:
-        raise ActionRefused(refusal, subscription)
-    raise error(refusal_message(refusal, subscription))
+def require(refusal: Refusal | None, subscription, error: type[Exception]) -> None:
+    """Raise the service's own ``error`` with the refusal's message, if there is one."""
+    if refusal is not None:
+        raise error(refusal_message(refusal, subscription))
 
 
 # Customer actions

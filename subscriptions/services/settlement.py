@@ -174,8 +174,10 @@ def charge_settled(*, charge: Charge, subscription, now) -> None:
     """Apply a charge's known outcome; an unsettled one (pending, unknown) changes nothing.
     A charge that now waits for 3-D Secure is an answer for a renewal (past due, email); the
     other kinds' flows send their customer to the challenge themselves."""
+    if charge.status in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
+        return
+    invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
     if charge.status == Charge.Status.REQUIRES_ACTION:
-        invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
         if invoice.kind == Invoice.Kind.RENEWAL and subscription is not None:
             renewal_settled(invoice=invoice, charge=charge, subscription=subscription, now=now)
             return
@@ -186,9 +188,6 @@ def charge_settled(*, charge: Charge, subscription, now) -> None:
         charge = charge_authentication_abandon(charge=charge, now=now)
         if charge is None:
             return
-    if charge.status not in (Charge.Status.SUCCEEDED, Charge.Status.FAILED):
-        return
-    invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
     if charge.status == Charge.Status.SUCCEEDED and (
         invoice.status != Invoice.Status.PAID or not invoice_collectable(subscription, invoice)
     ):

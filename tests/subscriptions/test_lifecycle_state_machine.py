@@ -22,7 +22,6 @@ from billing.models import (
 )
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status
-from subscriptions.rules import ActionRefused
 from subscriptions.services import (
     CancellationError,
     SubscribeError,
@@ -54,7 +53,7 @@ OUTCOMES = {
     "timeout": "timeout_after_success",
     "authentication_required": "authenticate_always",  # 3-D Secure on every charge
 }
-REFUSED = (ActionRefused, CancellationError, SubscribeError, PlanChangeError,
+REFUSED = (CancellationError, SubscribeError, PlanChangeError,
            PaymentNotPossible, StaffActionError, PaymentError)
 
 
