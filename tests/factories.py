@@ -78,3 +78,11 @@ def open_renewal(subscription):
 def next_retry_at(subscription):
     invoice = open_renewal(subscription)
     return invoice.next_retry_at if invoice else None
+
+
+def saved_card(customer, number, now):
+    """The customer enters this card (it becomes the default), as "Mettre à jour la carte"."""
+    from billing.services import payment_method_add
+
+    return payment_method_add(customer=customer, now=now,
+                              token=card_token(number, 12, now.year + 4))

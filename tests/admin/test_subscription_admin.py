@@ -8,7 +8,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.models import Charge, Invoice, Refund
-from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.models import Actor, Channel, EndReason, Status, SubscriptionEvent
 from subscriptions.services import subscription_cancel
@@ -16,7 +15,14 @@ from subscriptions.services.renew import subscription_renew
 from subscriptions.services.staff import staff_licence_regenerate, staff_subscription_extend
 from subscriptions.timeline import subscription_timeline
 from tests.confirmations import confirm
-from tests.factories import PlanFactory, UserFactory, card_token, days, next_retry_at, subscribed
+from tests.factories import (
+    PlanFactory,
+    UserFactory,
+    days,
+    next_retry_at,
+    saved_card,
+    subscribed,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +41,7 @@ def subscription(now):
 def past_due(now, django_capture_on_commit_callbacks):
     subscription = subscribed(customer=UserFactory(email="dominique@example.com"),
                               plan=PlanFactory(code="essentiel"), at=now - days(31))
-    _card(subscription.customer, DECLINED, now - days(2))
+    saved_card(subscription.customer, DECLINED, now - days(2))
     with django_capture_on_commit_callbacks(execute=True):
         subscription_renew(subscription_id=subscription.pk, now=subscription.current_period_end)
     subscription.refresh_from_db()
@@ -43,8 +49,6 @@ def past_due(now, django_capture_on_commit_callbacks):
     return subscription
 
 
-def _card(customer, number, now):
-    payment_method_add(customer=customer, token=card_token(number, 12, 2030, "123"), now=now)
 
 
 def _action_url(subscription, action):
@@ -380,7 +384,7 @@ def test_an_ended_subscription_cannot_be_extended(admin_client, subscription):
 def test_staff_retries_the_payment_after_a_card_update(admin_client, superuser, past_due, now,
                                                       django_capture_on_commit_callbacks):
     # given
-    _card(past_due.customer, GOOD, now)
+    saved_card(past_due.customer, GOOD, now)
     # when
     with django_capture_on_commit_callbacks(execute=True):
         response = confirm(admin_client, _action_url(past_due, "retry-payment"))

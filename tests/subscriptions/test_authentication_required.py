@@ -19,7 +19,6 @@ from django.urls import reverse
 from billing.gateways import AuthenticationRequired, CardSetupRequest, get_gateway
 from billing.gateways.simulated import challenge_complete
 from billing.models import Charge, Invoice, SimulatedProviderOperation
-from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status, SubscriptionEvent
@@ -32,7 +31,15 @@ from subscriptions.payment_links import (
 from subscriptions.periods import add_days
 from subscriptions.selectors import business_tz
 from subscriptions.services.renew import subscription_renew, subscription_retry_payment
-from tests.factories import PlanFactory, UserFactory, card_token, days, open_renewal, subscribed
+from tests.factories import (
+    PlanFactory,
+    UserFactory,
+    card_token,
+    days,
+    open_renewal,
+    saved_card,
+    subscribed,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +49,11 @@ DECLINED = "4000000000000341"
 LINK = re.compile(re.escape(settings.SITE_URL) + r"(/compte/paiement/[^/\s\"<>]+/)")
 
 
-def _card(customer, number, now):
-    return payment_method_add(customer=customer, now=now,
-                              token=card_token(number, 12, now.year + 3))
 
 
 def _renewed_needing_authentication(now, *, card=AUTHENTICATE_ALWAYS):
     subscription = subscribed(plan=PlanFactory(name="Essentiel"), at=now - days(31))
-    _card(subscription.customer, card, now - days(1))
+    saved_card(subscription.customer, card, now - days(1))
     charge = subscription_renew(subscription_id=subscription.pk, now=now)
     subscription.refresh_from_db()
     return subscription, charge
@@ -137,7 +141,7 @@ def test_the_billing_page_shows_the_banner_while_the_invoice_awaits_authenticati
 
 def test_a_declined_renewal_shows_no_authentication_banner(now):
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, DECLINED, now)
+    saved_card(subscription.customer, DECLINED, now)
     subscription_renew(subscription_id=subscription.pk, now=now)
     page = _client(subscription.customer).get(reverse("subscriptions:billing")).content.decode()
     assert "Payer maintenant" in page
@@ -268,9 +272,9 @@ def test_a_challenge_completed_without_coming_back_is_learnt_by_the_reconciliati
 def test_pay_now_needing_authentication_goes_to_the_same_challenge(now):
     # given: past due after a decline; the customer's new card needs 3-D Secure
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, DECLINED, now - days(1))
+    saved_card(subscription.customer, DECLINED, now - days(1))
     subscription_renew(subscription_id=subscription.pk, now=now)
-    _card(subscription.customer, AUTHENTICATE_ALWAYS, now)
+    saved_card(subscription.customer, AUTHENTICATE_ALWAYS, now)
     client = _client(subscription.customer)
     # when
     response = client.post(reverse("subscriptions:pay_now", args=[subscription.pk]))
@@ -373,7 +377,7 @@ def test_the_link_is_refused_once_the_invoice_no_longer_awaits_authentication(no
     subscription, charge = _renewed_needing_authentication(now)
     link = _emailed_link(subscription)
     challenge_complete(client_secret=charge.client_secret, approved=False)
-    _card(subscription.customer, DECLINED, now)
+    saved_card(subscription.customer, DECLINED, now)
     subscription_retry_payment(invoice_id=charge.invoice_id,
                                now=add_days(now, 1, tz=business_tz()))
     assert open_renewal(subscription).last_failure_kind == "decline"

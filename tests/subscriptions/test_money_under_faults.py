@@ -15,7 +15,6 @@ from billing.models import (
     SimulatedProviderCard,
     SimulatedProviderOperation,
 )
-from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import EndReason, Status, Subscription, SubscriptionEvent
@@ -30,6 +29,7 @@ from tests.factories import (
     days,
     next_retry_at,
     open_renewal,
+    saved_card,
     subscribed,
 )
 from tests.threads import at_once
@@ -40,15 +40,12 @@ PROVIDER_ERROR_CARD = "4000000000000119"
 DECLINED_CARD = "4000000000000341"
 
 
-def _card(customer, number, now):
-    return payment_method_add(customer=customer, now=now,
-                              token=card_token(number, 12, now.year + 3, "123"))
 
 
 def test_a_provider_error_at_renewal_is_not_a_failed_payment(now, mailoutbox):
     # given: a monthly subscription due, its card now answered "provider error, retry later"
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    card = _card(subscription.customer, PROVIDER_ERROR_CARD, now)
+    card = saved_card(subscription.customer, PROVIDER_ERROR_CARD, now)
     mailoutbox.clear()
     # when
     charge = subscription_renew(subscription_id=subscription.pk, now=now)
@@ -88,7 +85,7 @@ def test_a_provider_error_at_renewal_is_not_a_failed_payment(now, mailoutbox):
 def test_a_decline_is_still_a_dunning_attempt(now):
     # given
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, DECLINED_CARD, now)
+    saved_card(subscription.customer, DECLINED_CARD, now)
     # when
     charge = subscription_renew(subscription_id=subscription.pk, now=now)
     # then
@@ -104,7 +101,7 @@ def test_an_unknown_outcome_waits_before_it_is_reconciled(now, monkeypatch):
     from billing.gateways.simulated import SimulatedGateway
 
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, "4000000000000408", now)
+    saved_card(subscription.customer, "4000000000000408", now)
     calls = []
     lookup = SimulatedGateway.lookup
 
@@ -131,7 +128,7 @@ def test_cancelling_in_a_refund_window_while_past_due_ends_through_the_common_en
     # given: a plan with a 45-day refund window; the first renewal was declined (past due)
     plan = PlanFactory(refund_window_days=45)
     subscription = subscribed(plan=plan, at=now - days(35))
-    _card(subscription.customer, DECLINED_CARD, now - days(5))
+    saved_card(subscription.customer, DECLINED_CARD, now - days(5))
     subscription_renew(subscription_id=subscription.pk, now=now - days(4))
     subscription.refresh_from_db()
     assert subscription.status == Status.PAST_DUE
@@ -230,10 +227,10 @@ def test_staff_see_charges_the_provider_has_not_taken_beyond_the_outage_horizon(
     # given: a renewal the provider keeps refusing with errors for longer than the horizon
     settings.CHARGE_OUTAGE_HORIZON_HOURS = 6
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, PROVIDER_ERROR_CARD, now - timedelta(hours=7))
+    saved_card(subscription.customer, PROVIDER_ERROR_CARD, now - timedelta(hours=7))
     charge = subscription_renew(subscription_id=subscription.pk, now=now - timedelta(hours=7))
     fresh = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(fresh.customer, PROVIDER_ERROR_CARD, now)
+    saved_card(fresh.customer, PROVIDER_ERROR_CARD, now)
     subscription_renew(subscription_id=fresh.pk, now=now)
     staff = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(staff)

@@ -4,7 +4,6 @@ import pytest
 from django.urls import reverse
 
 from billing.models import Charge, Invoice
-from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.models import Status
 from subscriptions.services.renew import (
@@ -16,10 +15,10 @@ from subscriptions.services.renew import (
 from tests.factories import (
     PlanFactory,
     UserFactory,
-    card_token,
     days,
     next_retry_at,
     open_renewal,
+    saved_card,
     subscribed,
 )
 
@@ -29,14 +28,12 @@ DECLINED = "4000000000000341"
 GOOD = "4242424242424242"
 
 
-def _card(customer, number, now):
-    payment_method_add(customer=customer, token=card_token(number, 12, 2030, "123"), now=now)
 
 
 @pytest.fixture
 def past_due(now, client, django_capture_on_commit_callbacks):
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, DECLINED, now - days(2))
+    saved_card(subscription.customer, DECLINED, now - days(2))
     with django_capture_on_commit_callbacks(execute=True):
         subscription_renew(subscription_id=subscription.pk, now=subscription.current_period_end)
     client.force_login(subscription.customer)
@@ -78,7 +75,7 @@ def test_paying_with_a_new_card_reactivates_at_once_with_the_period_unchanged(
     client, past_due, now, django_capture_on_commit_callbacks
 ):
     # given
-    _card(past_due.customer, GOOD, now)
+    saved_card(past_due.customer, GOOD, now)
     invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
     # when
     with django_capture_on_commit_callbacks(execute=True):
@@ -107,7 +104,7 @@ def test_a_suspended_subscription_gets_its_licence_back(
                                    now=invoice.dunning_started_at + days(retry))
     past_due.refresh_from_db()
     assert (past_due.status, past_due.licence_active) == (Status.SUSPENDED, False)
-    _card(past_due.customer, GOOD, now)
+    saved_card(past_due.customer, GOOD, now)
     # when
     _pay(client, past_due)
     # then
@@ -148,7 +145,7 @@ def test_nothing_to_pay_on_an_active_subscription(client, now):
 def test_paying_after_the_unpaid_period_is_over_is_refused(past_due):
     # given
     invoice = Invoice.objects.get(kind=Invoice.Kind.RENEWAL)
-    _card(past_due.customer, GOOD, invoice.period_end)
+    saved_card(past_due.customer, GOOD, invoice.period_end)
     # when
     with pytest.raises(PaymentNotPossible, match="La période impayée est terminée"):
         subscription_pay_now(subscription=past_due, now=invoice.period_end)

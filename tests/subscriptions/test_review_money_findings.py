@@ -7,7 +7,6 @@ import pytest
 
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import Charge, CreditNote, Invoice, Refund, SimulatedProviderCard
-from billing.services import payment_method_add
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status
 from subscriptions.services import subscription_cancel
@@ -23,7 +22,14 @@ from subscriptions.services.staff import (
     staff_subscription_end_now,
     staff_subscription_extend,
 )
-from tests.factories import PlanFactory, UserFactory, card_token, days, open_renewal, subscribed
+from tests.factories import (
+    PlanFactory,
+    UserFactory,
+    days,
+    open_renewal,
+    saved_card,
+    subscribed,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +37,6 @@ PROVIDER_ERROR_CARD = "4000000000000119"
 TIMEOUT_AFTER_SUCCESS_CARD = "4000000000000408"
 
 
-def _card(customer, number, now):
-    return payment_method_add(customer=customer, now=now,
-                              token=card_token(number, 12, now.year + 3, "123"))
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def test_money_arriving_for_a_voided_draft_proration_makes_no_credit_note_for_a_
     essential = PlanFactory(code="essentiel-mensuel", tier=1)
     premium = PlanFactory(code="premium-mensuel", tier=2, price_cents=1250)
     subscription = subscribed(plan=essential, at=now - days(3))
-    _card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, now)
+    saved_card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, now)
     result = subscription_upgrade(subscription=subscription, plan=premium, now=now)
     proration = result.invoice
     assert Charge.objects.get(invoice=proration).status == Charge.Status.UNKNOWN
@@ -90,7 +93,7 @@ def test_money_arriving_for_a_voided_renewal_invoice_does_not_credit_it_twice(
     # given: the renewal charge timed out (outcome unknown); support ends the subscription now,
     # which cancels the issued renewal invoice with a credit note for its whole amount
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    _card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, now)
+    saved_card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, now)
     charge = subscription_renew(subscription_id=subscription.pk, now=now)
     assert charge.status == Charge.Status.UNKNOWN
     invoice = charge.invoice
@@ -116,7 +119,7 @@ def test_extending_while_the_renewal_charge_is_in_provider_backoff_does_not_doub
     # given: the renewal charge met a provider error and waits in backoff; the subscription is
     # still active on its old period
     subscription = subscribed(plan=PlanFactory(), at=now - days(31))
-    card = _card(subscription.customer, PROVIDER_ERROR_CARD, now)
+    card = saved_card(subscription.customer, PROVIDER_ERROR_CARD, now)
     charge = subscription_renew(subscription_id=subscription.pk, now=now)
     assert charge.status == Charge.Status.PENDING
     renewal = charge.invoice
@@ -165,7 +168,7 @@ def test_a_payment_in_progress_when_the_unpaid_period_ends_does_not_end_the_subs
     # given: a suspended subscription (the renewal and its three retries declined)
 
     subscription = subscribed(plan=PlanFactory(), at=now - days(62))
-    _card(subscription.customer, "4000000000000341", now - days(40))
+    saved_card(subscription.customer, "4000000000000341", now - days(40))
     subscription_renew(subscription_id=subscription.pk, now=subscription.current_period_end)
     for retry in (1, 3, 7):
         invoice = open_renewal(subscription)
@@ -177,7 +180,7 @@ def test_a_payment_in_progress_when_the_unpaid_period_ends_does_not_end_the_subs
     # when: the customer pays ("Payer maintenant") five minutes before the unpaid period ends;
     # the provider takes the money but the answer is lost (outcome unknown)
     paid_at = invoice.period_end - timedelta(minutes=5)
-    _card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, paid_at)
+    saved_card(subscription.customer, TIMEOUT_AFTER_SUCCESS_CARD, paid_at)
     charge = subscription_pay_now(subscription=subscription, now=paid_at)
     assert charge.status == Charge.Status.UNKNOWN
     # and the jobs run at the end of the period, then once the outcome can be asked about
