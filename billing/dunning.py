@@ -126,6 +126,23 @@ def authentication_check_delay(*, waiting: timedelta) -> timedelta:
     return timedelta(hours=1) if waiting < timedelta(days=1) else timedelta(days=1)
 
 
+def challenge_deadline(charge: Charge):
+    """When a charge waiting for 3-D Secure is given up (cancelled at the provider), or None
+    for a scheduled attempt: that one waits for the customer's "Confirmer votre paiement"
+    until its invoice is no longer collected. A charge the customer started while there
+    (first payment, plan change, "Payer maintenant") is theirs to finish at once: after
+    AUTHENTICATION_CHALLENGE_MINUTES it is abandoned."""
+    if charge.initiated_by != "customer":
+        return None
+    return charge.created_at + timedelta(minutes=settings.AUTHENTICATION_CHALLENGE_MINUTES)
+
+
+def next_authentication_check(charge: Charge, *, now):
+    check = now + authentication_check_delay(waiting=now - charge.created_at)
+    deadline = challenge_deadline(charge)
+    return min(check, deadline) if deadline is not None and deadline > now else check
+
+
 def charges_to_resume(*, now):
     """Charges to send again or to reconcile with the provider: a provider error's backoff is
     over, an unknown outcome is old enough to ask about, a prepared charge was left pending

@@ -13,9 +13,11 @@ def decline_message(code: str) -> str:
                             "Aucun montant n'a été débité ; merci de réessayer dans quelques "
                             "minutes."),
         "no_card": _("Aucune carte n'est enregistrée sur votre compte."),
-        "authentication_required": _("Votre banque demande de confirmer ce paiement "
-                                     "(3-D Secure), ce qui n'est pas encore possible ici : "
-                                     "rien n'a été débité. Essayez une autre carte."),
+        "authentication_abandoned": _("La confirmation auprès de votre banque n'a pas été "
+                                      "terminée : le paiement a été annulé et rien n'a été "
+                                      "débité."),
+        "setup_authentication_failed": _("Votre banque n'a pas confirmé cette carte : elle n'a "
+                                         "pas été enregistrée. Essayez une autre carte."),
         "authentication_failed": _("Le paiement n'a pas été confirmé auprès de votre banque : "
                                    "rien n'a été débité."),
     }

@@ -1,5 +1,5 @@
 from billing.amounts import TaxedAmount, tax_from_net
-from billing.models import Invoice, PaymentMethod
+from billing.models import Charge, Invoice, PaymentMethod
 from billing.vat import vat_rate_for_country
 
 
@@ -15,6 +15,12 @@ def first_payment_in_progress(*, customer) -> bool:
         customer=customer, kind=Invoice.Kind.INITIAL,
         status__in=[Invoice.Status.DRAFT, Invoice.Status.OPEN],
     ).exists()
+
+
+def first_payment_awaiting_authentication(*, customer):
+    """The customer's first-payment charges waiting for their 3-D Secure."""
+    return Charge.objects.filter(invoice__customer=customer, invoice__kind=Invoice.Kind.INITIAL,
+                                 status=Charge.Status.REQUIRES_ACTION)
 
 
 def default_card(*, customer) -> PaymentMethod | None:

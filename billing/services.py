@@ -1,6 +1,7 @@
 """Writes of the billing app: cards, invoices, charges, refunds (DESIGN §2, §8)."""
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,7 +11,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.amounts import tax_from_net, tax_from_total
-from billing.dunning import FailureKind, authentication_check_delay, provider_retry_delay
+from billing.dunning import (
+    FailureKind,
+    challenge_deadline,
+    next_authentication_check,
+    provider_retry_delay,
+)
 from billing.gateways import (
     AuthenticationRequired,
     CardDeclined,
@@ -48,21 +54,32 @@ class RefundNotAllowed(Exception):
     pass
 
 
+class SetupAuthenticationRequired(Exception):
+    """The bank asks the cardholder to authenticate the new card before it may be saved
+    (3-D Secure at setup): nothing was saved. The customer goes through the provider's
+    challenge with ``setup.client_secret``; card_setup_complete then saves it."""
+
+    def __init__(self, setup: CardSetup):
+        super().__init__("card setup requires authentication")
+        self.setup = setup
+
+
 def payment_method_add(*, customer, token: str, now=None) -> PaymentMethod:
     """Set up the card the provider's fields tokenized and make it the customer's default card.
 
-    Raises CardDeclined when the provider refuses it (it is then not saved)."""
+    Raises CardDeclined when the provider refuses it (it is then not saved), and
+    SetupAuthenticationRequired when the bank first wants it authenticated."""
     return payment_method_save(customer=customer, setup=card_setup(customer=customer,
                                                                    token=token), now=now)
 
 
 def card_setup(*, customer, token: str) -> CardSetup:
     """Verify a tokenized card with the provider for later off-session charges (DESIGN §13).
-    Raises CardDeclined or ProviderError. Call it outside any lock: it is a request to the
-    provider."""
+    Raises CardDeclined, or SetupAuthenticationRequired when the bank wants the cardholder
+    to authenticate it first. Call it outside any lock: it is a request to the provider."""
     latest = customer.payment_methods.exclude(provider_customer_reference="").first()
     try:
-        return get_gateway().card_setup(CardSetupRequest(
+        setup = get_gateway().card_setup(CardSetupRequest(
             token=token,
             customer_reference=latest.provider_customer_reference if latest else "",
             email=customer.email,
@@ -71,6 +88,25 @@ def card_setup(*, customer, token: str) -> CardSetup:
     except ProviderError as error:
         # Nothing was saved: the customer, who is there, is told to try again.
         raise CardDeclined(PROVIDER_ERROR) from error
+    if setup.requires_action:
+        raise SetupAuthenticationRequired(setup)
+    return setup
+
+
+def card_setup_complete(*, customer, setup: CardSetup, now=None) -> PaymentMethod:
+    """The customer is back from the bank's challenge for a card setup: saved as the default
+    card if the provider says it was authenticated. Raises CardDeclined (refused, or the
+    provider could not tell: nothing saved) or SetupAuthenticationRequired (still waiting)."""
+    try:
+        confirmed = get_gateway().card_setup_confirmed(setup.reference)
+    except AuthenticationRequired as waiting:
+        raise SetupAuthenticationRequired(setup) from waiting
+    except PaymentError as error:
+        raise CardDeclined(PROVIDER_ERROR) from error
+    if not confirmed:
+        raise CardDeclined("setup_authentication_failed")
+    return payment_method_save(customer=customer, setup=replace(setup, client_secret=""),
+                               now=now)
 
 
 def payment_method_save(*, customer, setup: CardSetup, now=None) -> PaymentMethod:
@@ -308,8 +344,7 @@ def charge_resume(*, charge: Charge, now, send: bool) -> Charge | None:
         result = get_gateway().lookup(charge.idempotency_key)
     except AuthenticationRequired as required:
         if waiting:
-            return _ask_again(charge, at=now + authentication_check_delay(
-                waiting=now - charge.created_at))
+            return _still_waiting(charge, now=now, collected=send)
         return _charge_requires_action(charge, now=now, required=required)
     except PaymentError as error:
         if waiting:
@@ -319,12 +354,21 @@ def charge_resume(*, charge: Charge, now, send: bool) -> Charge | None:
         return _charge_record_result(charge, result, now=now)
     if waiting:
         # The provider gave us this operation: it cannot forget it. Ask again later.
-        return _ask_again(charge, at=now + authentication_check_delay(
-            waiting=now - charge.created_at))
+        return _ask_again(charge, at=next_authentication_check(charge, now=now))
     if not send:
         return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
     charge.status = Charge.Status.PENDING
     return _send(charge, now=now)
+
+
+def _still_waiting(charge, *, now, collected: bool) -> Charge | None:
+    """A charge the cardholder has still not authenticated: cancelled at the provider once
+    nobody collects its invoice or its challenge deadline passed, otherwise asked about
+    again later."""
+    deadline = challenge_deadline(charge)
+    if not collected or (deadline is not None and now >= deadline):
+        return _charge_cancel_waiting(charge, now=now)
+    return _ask_again(charge, at=next_authentication_check(charge, now=now))
 
 
 def _ask_again(charge, *, at) -> None:
@@ -341,14 +385,28 @@ def charge_abandon(*, charge: Charge, now) -> Charge | None:
     return _charge_failed(charge, now=now, code=NOT_ATTEMPTED, kind=FailureKind.NOT_SENT)
 
 
-def charge_authentication_abandon(*, charge: Charge, now) -> Charge | None:
-    """A charge waiting for 3-D Secure that no page will ever let the customer complete (its
-    flow has no challenge): refused, ``authentication_required``. Without the client secret
-    the provider's pending payment cannot go through."""
+def charge_challenge_cancel(*, charge: Charge, now) -> Charge | None:
+    """The customer starts the same payment again rather than finish its 3-D Secure: the
+    waiting one is cancelled at the provider first. Returns it settled (refused, or paid if
+    the cardholder completed it meanwhile), None if it was no longer waiting or the provider
+    could not be asked (it then still waits). Runs inside the caller's transaction."""
     charge = _locked_charge(charge)
     if charge.status != Charge.Status.REQUIRES_ACTION:
         return None
-    return _charge_failed(charge, now=now, code="authentication_required",
+    return _charge_cancel_waiting(charge, now=now)
+
+
+def _charge_cancel_waiting(charge, *, now) -> Charge | None:
+    """Cancel at the provider before giving up: until the provider says so, the cardholder
+    could still complete the challenge and move money the portal no longer expects."""
+    try:
+        result = get_gateway().cancel(reference=charge.provider_reference,
+                                      idempotency_key=charge.idempotency_key)
+    except PaymentError:
+        return _ask_again(charge, at=now + provider_retry_delay(1))
+    if result.succeeded:
+        return _charge_succeeded(charge, now=now, reference=result.reference)
+    return _charge_failed(charge, now=now, code="authentication_abandoned",
                           kind=FailureKind.AUTHENTICATION_REQUIRED)
 
 
@@ -385,7 +443,7 @@ def _charge_requires_action(charge, *, now, required: AuthenticationRequired) ->
     charge.client_secret = required.client_secret
     charge.failure_kind = FailureKind.AUTHENTICATION_REQUIRED
     charge.failure_code = ""
-    charge.next_attempt_at = now + authentication_check_delay(waiting=timedelta(0))
+    charge.next_attempt_at = next_authentication_check(charge, now=now)
     charge.save(update_fields=["status", "provider_reference", "client_secret",
                                "failure_kind", "failure_code", "next_attempt_at"])
     return charge

@@ -1,17 +1,24 @@
+from dataclasses import asdict
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from billing.forms import CardTokenForm
-from billing.gateways import CardDeclined
+from billing.gateways import CardDeclined, CardSetup, get_gateway
 from billing.messages import decline_message
 from billing.pdf import invoice_pdf
 from billing.selectors import default_card, invoice_for_customer
-from billing.services import payment_method_add
+from billing.services import SetupAuthenticationRequired, card_setup_complete, payment_method_add
+
+# The card setup waiting for the bank's challenge, and where to go once it is answered.
+PENDING_SETUP = "billing.card_setup_pending"
 
 
 @login_required
@@ -22,11 +29,69 @@ def card_update(request):
             payment_method_add(customer=request.user, token=form.token)
         except CardDeclined as declined:
             form.add_error(None, decline_message(declined.code))
+        except SetupAuthenticationRequired as pending:
+            return card_verification_start(request, pending.setup,
+                                           then=reverse("subscriptions:billing"))
         else:
             messages.success(request, _("Votre carte a été mise à jour."))
             return redirect("subscriptions:billing")
     return render(request, "billing/card_update.html",
                   {"form": form, "card": default_card(customer=request.user)})
+
+
+def card_verification_start(request, setup: CardSetup, *, then: str):
+    """The bank wants the new card authenticated before it is saved: the customer goes to
+    the provider's challenge, then comes back to ``then`` (a path of the portal)."""
+    request.session[PENDING_SETUP] = {"setup": asdict(setup), "then": then}
+    return redirect("billing:card_verification")
+
+
+def _pending_setup(request):
+    pending = request.session.get(PENDING_SETUP)
+    if not pending:
+        return None, None
+    return CardSetup(**pending["setup"]), pending["then"]
+
+
+@never_cache
+@require_safe
+@login_required
+def card_verification(request):
+    """"Vérification de votre carte": the provider's script runs the bank's challenge."""
+    setup, _then = _pending_setup(request)
+    if setup is None:
+        return redirect("billing:card_update")
+    return render(request, "billing/card_verification.html", {
+        "setup": setup,
+        "client_secret": setup.client_secret,
+        "return_url": request.build_absolute_uri(reverse("billing:card_verification_return")),
+        "challenge_template": get_gateway().challenge_template,
+        "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+    })
+
+
+@never_cache
+@require_safe
+@login_required
+def card_verification_return(request):
+    """The provider's return from the challenge (a GET: it only learns what the bank
+    decided, and completes the customer's own "Enregistrer la carte")."""
+    setup, then = _pending_setup(request)
+    if setup is None:
+        return redirect("billing:card_update")
+    try:
+        card_setup_complete(customer=request.user, setup=setup)
+    except SetupAuthenticationRequired:
+        messages.warning(request, _("Votre banque attend toujours la confirmation de cette "
+                                    "carte."))
+        return redirect("billing:card_verification")
+    except CardDeclined as declined:
+        del request.session[PENDING_SETUP]
+        messages.error(request, decline_message(declined.code))
+        return redirect("billing:card_update")
+    del request.session[PENDING_SETUP]
+    messages.success(request, _("Votre carte a été vérifiée par votre banque et enregistrée."))
+    return redirect(then)
 
 
 def _own_invoice(request, number):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.selectors import default_card, plan_price
+from subscriptions.confirm_views import challenge_redirect
 from subscriptions.models import Interval, Plan, Subscription
 from subscriptions.services.change_plan import (
     AmountChanged,
@@ -23,6 +24,7 @@ from subscriptions.services.change_plan import (
     subscription_upgrade,
     subscription_withdraw_plan_change,
 )
+from subscriptions.services.payments import ChallengeRequired
 
 
 def _own_subscription(request, pk):
@@ -90,6 +92,8 @@ def _confirm_now(request, subscription, plan):
     except PlanChangeError as error:
         messages.error(request, str(error))
         return redirect("subscriptions:change_options", subscription.pk)
+    except ChallengeRequired as required:
+        return challenge_redirect(required.charge)
     if result.outcome == PlanChangeResult.PENDING:
         messages.warning(request, _("Nous n'avons pas pu confirmer votre paiement. Ne le "
                                     "renouvelez pas : nous vérifions auprès de notre "

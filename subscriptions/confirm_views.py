@@ -6,7 +6,9 @@ renewal invoice.
 - POST (CSRF) starts paying the invoice on-session (``subscription_confirm_payment``); a charge
   that needs the challenge leads to
 - GET ``…/authentification/``, where the provider's script runs the challenge (the simulated
-  provider's: a redirect to its challenge page with the client secret and the return URL);
+  provider's: a redirect to its challenge page with the client secret and the return URL).
+  The customer's own payments that the bank wants authenticated at once (a first payment, a
+  plan change) come here directly, with a link made for their invoice;
 - GET ``…/retour/``, the provider's return: the portal asks the provider about the charge by its
   idempotency key (``charge_resume_apply``) and settles it as any other answer. It is a GET
   because the provider redirects there; it only learns what the provider already did (the
@@ -29,7 +31,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from billing.gateways import get_gateway
 from billing.messages import decline_message
-from billing.models import Charge
+from billing.models import Charge, Invoice
 from billing.selectors import default_card
 from subscriptions.payment_links import (
     ConfirmLinkRefused,
@@ -69,8 +71,7 @@ def payment_answered(request, charge):
     """Where the customer goes once their payment of a renewal invoice has an answer (this
     page's button, "Payer maintenant"): to the challenge when the bank asks for it."""
     if charge.status == Charge.Status.REQUIRES_ACTION:
-        return redirect("subscriptions:confirm_payment_challenge",
-                        confirm_link_token(invoice=charge.invoice))
+        return challenge_redirect(charge)
     if charge.status == Charge.Status.SUCCEEDED:
         messages.success(request, _("Paiement accepté : votre abonnement est de nouveau actif. "
                                     "Merci !"))
@@ -81,6 +82,12 @@ def payment_answered(request, charge):
                                     "renouvelez pas : nous vérifions auprès de notre "
                                     "prestataire."))
     return redirect("subscriptions:billing")
+
+
+def challenge_redirect(charge):
+    """To the bank's challenge of a charge of the customer's waiting for it (any kind)."""
+    return redirect("subscriptions:confirm_payment_challenge",
+                    confirm_link_token(invoice=charge.invoice))
 
 
 @never_cache
@@ -94,12 +101,14 @@ def confirm_payment_challenge(request, token):
         return _refused(request, refused)
     charge = _awaiting(invoice)
     if charge is None:
-        return redirect("subscriptions:confirm_payment", token)
+        if invoice.kind == Invoice.Kind.RENEWAL:
+            return redirect("subscriptions:confirm_payment", token)
+        return redirect("subscriptions:confirm_payment_return", token)
     return_url = request.build_absolute_uri(
         reverse("subscriptions:confirm_payment_return", args=[token]))
     return render(request, "subscriptions/confirm_payment_challenge.html", {
         "invoice": invoice,
-        "charge": charge,
+        "client_secret": charge.client_secret,
         "return_url": return_url,
         "challenge_template": get_gateway().challenge_template,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
@@ -122,6 +131,12 @@ def confirm_payment_return(request, token):
         charge.refresh_from_db()
     else:
         charge = invoice.charges.order_by("-attempt").first()
+    if invoice.kind == Invoice.Kind.RENEWAL:
+        return _renewal_answered(request, charge)
+    return _own_payment_answered(request, invoice, charge, token)
+
+
+def _renewal_answered(request, charge):
     if charge is not None and charge.status == Charge.Status.SUCCEEDED:
         messages.success(request, _("Paiement confirmé : votre abonnement est de nouveau actif. "
                                     "Merci !"))
@@ -137,6 +152,34 @@ def confirm_payment_return(request, token):
         messages.warning(request, _("Nous n'avons pas pu confirmer votre paiement. Ne le "
                                     "renouvelez pas : nous vérifions auprès de notre "
                                     "prestataire."))
+    return redirect("subscriptions:billing")
+
+
+def _own_payment_answered(request, invoice, charge, token):
+    """A first payment or a plan change back from the challenge: done, refused (back to where
+    it was chosen, nothing charged) or still waiting (back to the challenge)."""
+    status = charge.status if charge is not None else None
+    if status == Charge.Status.REQUIRES_ACTION:
+        return redirect("subscriptions:confirm_payment_challenge", token)
+    if status == Charge.Status.SUCCEEDED:
+        if invoice.kind == Invoice.Kind.INITIAL:
+            messages.success(request, _("Bienvenue ! Votre abonnement %(plan)s est actif.")
+                             % {"plan": invoice.plan.name})
+        else:
+            messages.success(request, _("C'est fait : votre abonnement est passé à %(plan)s. "
+                                        "Un e-mail de confirmation vous a été envoyé.")
+                             % {"plan": invoice.plan})
+        return redirect("subscriptions:billing")
+    if status == Charge.Status.FAILED:
+        messages.error(request, decline_message(charge.failure_code))
+        if invoice.kind == Invoice.Kind.PRORATION:
+            return redirect("subscriptions:change_options", invoice.subscription_id)
+        if invoice.subscription_id:
+            return redirect("subscriptions:restart", invoice.subscription_id)
+        return redirect("subscriptions:subscribe", invoice.plan.code)
+    messages.warning(request, _("Nous n'avons pas pu confirmer votre paiement. Ne le "
+                                "renouvelez pas : nous vérifions auprès de notre "
+                                "prestataire."))
     return redirect("subscriptions:billing")
 
 

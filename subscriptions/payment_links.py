@@ -81,17 +81,21 @@ def confirm_link_claims(token: str) -> ConfirmLinkClaims:
 
 def confirm_link_invoice(*, token: str, customer, now, reconciling: bool = False) -> Invoice:
     """The invoice the link lets ``customer`` confirm at ``now``, or ConfirmLinkRefused saying
-    why. ``reconciling`` (the return from the provider's challenge) only checks that the link
-    is genuine and the customer's: learning what the provider did is always allowed."""
+    why. ``reconciling`` (the challenge and the return from it) only checks that the link is
+    genuine and the customer's: it also serves the customer's own payments waiting for the
+    challenge (a first payment, a plan change), and learning what the provider did is always
+    allowed."""
     claims = confirm_link_claims(token)
     invoice = (Invoice.objects.select_related("subscription__plan", "customer", "plan")
                .filter(pk=claims.invoice_id).first())
-    if invoice is None or invoice.subscription is None or invoice.kind != Invoice.Kind.RENEWAL:
+    if invoice is None:
         raise ConfirmLinkRefused(LinkRefusal.INVALID, claims=claims)
     if invoice.customer_id != customer.pk:
         raise ConfirmLinkRefused(LinkRefusal.OTHER_CUSTOMER, claims=claims)
     if reconciling:
         return invoice
+    if invoice.subscription is None or invoice.kind != Invoice.Kind.RENEWAL:
+        raise ConfirmLinkRefused(LinkRefusal.INVALID, claims=claims)
     if invoice.status == Invoice.Status.PAID:
         raise ConfirmLinkRefused(LinkRefusal.PAID, invoice=invoice, claims=claims)
     if now >= claims.expires_at or invoice.period_end != claims.expires_at:

@@ -12,8 +12,10 @@ from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
 from billing.selectors import default_card, plan_price
+from billing.services import SetupAuthenticationRequired
+from billing.views import card_verification_start
 from legal.services import terms_acceptance_record
-from subscriptions.confirm_views import payment_answered
+from subscriptions.confirm_views import challenge_redirect, payment_answered
 from subscriptions.forms import CancelForm
 from subscriptions.models import RUNNING_STATUSES, Plan, Subscription
 from subscriptions.pages import billing_page
@@ -27,6 +29,7 @@ from subscriptions.services import (
     subscription_restart,
     subscription_subscribe,
 )
+from subscriptions.services.payments import ChallengeRequired
 from subscriptions.services.renew import PaymentNotPossible, subscription_pay_now
 
 
@@ -91,6 +94,14 @@ def _checkout(request, *, plan, title, pay):
             payment_error = decline_message(declined.code)
         except SubscribeError as error:
             payment_error = str(error)
+        except SetupAuthenticationRequired as pending:
+            # The bank confirms the new card first; back here, it is the saved card.
+            return card_verification_start(request, pending.setup, then=request.path)
+        except ChallengeRequired as required:
+            # Accepted now, while the bank confirms the payment (the subscription opens then).
+            terms_acceptance_record(customer=request.user,
+                                    subscription=required.charge.invoice.subscription)
+            return challenge_redirect(required.charge)
         else:
             terms_acceptance_record(customer=request.user, subscription=subscription)
             messages.success(request, _("Bienvenue ! Votre abonnement %(plan)s est actif.")

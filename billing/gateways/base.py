@@ -87,7 +87,9 @@ class CardSetup:
     last4: str
     exp_month: int
     exp_year: int
-    # Set when the bank asks the cardholder to authenticate before the card may be saved.
+    # Set when the bank asks the cardholder to authenticate before the card may be saved:
+    # the provider's setup (Stripe: the SetupIntent) and the secret its script completes.
+    reference: str = ""
     client_secret: str = ""
 
     @property
@@ -134,6 +136,19 @@ class PaymentGateway:
         raise NotImplementedError
 
     def refund(self, request: RefundRequest) -> OperationResult:
+        raise NotImplementedError
+
+    def card_setup_confirmed(self, reference: str) -> bool:
+        """Whether the cardholder authenticated the card setup ``reference`` (True: the card
+        may be saved; False: the bank refused it). Raises AuthenticationRequired while it
+        still waits, ProviderError when the provider cannot tell."""
+        raise NotImplementedError
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> OperationResult:
+        """Give up a charge still waiting for the cardholder's authentication, so that it can
+        never move money any more. Returns its final state: refused (``canceled``) once
+        cancelled, or paid if the cardholder completed it first. Raises ProviderError when
+        the provider could not be asked (the charge then still waits)."""
         raise NotImplementedError
 
     def lookup(self, idempotency_key: str) -> OperationResult | None:

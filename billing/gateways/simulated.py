@@ -23,7 +23,10 @@ operation under its idempotency key, with a client secret, and answered
 AuthenticationRequired(reference, client_secret); replaying the key or looking it up answers
 the same until the cardholder settles it on the challenge page (``simulated_views``, standing
 for the bank's page): "Valider" moves the money (``success``), "Refuser" declines it
-(``authentication_failed``). A setup that needs it is recorded the same way (kind ``setup``).
+(``authentication_failed``). The portal may give it up first (``cancel``): it is then
+declined (``canceled``) and the challenge page no longer moves money. A setup that needs it
+is recorded the same way (kind ``setup``); ``card_setup_confirmed`` reads the cardholder's
+answer.
 
 On top of the test cards, SIMULATED_PROVIDER_FAULTS injects faults into a share (0 to 1) of
 the charges and refunds that would otherwise succeed: ``provider_error`` (nothing recorded,
@@ -63,6 +66,7 @@ TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
 PROVIDER_ERROR = "provider_error"
 REQUIRES_ACTION = "requires_action"  # a ledger status: waiting for the cardholder
 AUTHENTICATION_FAILED = "authentication_failed"  # the decline code of a refused challenge
+CANCELED = "canceled"  # the code of an operation the portal gave up while it waited
 AUTHENTICATE_ALWAYS = "authenticate_always"
 AUTHENTICATE_AT_SETUP = "authenticate_at_setup"
 AUTHENTICATING = {
@@ -194,21 +198,46 @@ class SimulatedGateway(PaymentGateway):
             raise ProviderError("simulated provider unavailable")
         if card.behaviour in REFUSED_AT_SETUP:
             raise CardDeclined(card.behaviour)
-        client_secret = ""
+        reference = client_secret = ""
         if card.behaviour in AUTHENTICATING.values():
             # The bank asks for 3-D Secure before the card may be saved.
             setup = self._record(request.idempotency_key, kind="setup", amount_cents=0,
                                  currency="EUR", status=REQUIRES_ACTION,
                                  client_secret=_new_client_secret())
             if setup.status == REQUIRES_ACTION:
-                client_secret = setup.client_secret
+                reference, client_secret = setup.reference, setup.client_secret
         return CardSetup(
             token=card.token,
             customer_reference=request.customer_reference or _new_reference("cus"),
             brand=card.brand, last4=card.last4,
             exp_month=card.exp_month or 12, exp_year=card.exp_year or 2099,
-            client_secret=client_secret,
+            reference=reference, client_secret=client_secret,
         )
+
+    def card_setup_confirmed(self, reference: str) -> bool:
+        _latency()
+        setup = SimulatedProviderOperation.objects.using(_database()).filter(
+            reference=reference, kind="setup").first()
+        if setup is None:
+            raise ProviderError(f"no setup {reference}")
+        if setup.status == REQUIRES_ACTION:
+            raise AuthenticationRequired(setup.reference, setup.client_secret)
+        return setup.status == SUCCESS
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> OperationResult:
+        """The operation stops waiting: its challenge page then refuses to move money."""
+        _latency()
+        database = _database()
+        with transaction.atomic(using=database):
+            operation = (SimulatedProviderOperation.objects.using(database).select_for_update()
+                         .filter(idempotency_key=idempotency_key).first())
+            if operation is None:
+                raise ProviderError(f"nothing recorded under {idempotency_key}")
+            if operation.status == REQUIRES_ACTION:
+                operation.status = "declined"
+                operation.failure_code = CANCELED
+                operation.save(update_fields=["status", "failure_code"])
+        return _result(operation)
 
     def charge(self, request: ChargeRequest) -> OperationResult:
         _latency()

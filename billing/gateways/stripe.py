@@ -189,8 +189,36 @@ class StripeGateway(PaymentGateway):
             token=method.id, customer_reference=customer, brand=_brand(method.card),
             last4=method.card.last4, exp_month=method.card.exp_month,
             exp_year=method.card.exp_year,
+            reference=intent.id if intent.status == "requires_action" else "",
             client_secret=intent.client_secret if intent.status == "requires_action" else "",
         )
+
+    def card_setup_confirmed(self, reference: str) -> bool:
+        with _nothing_moves():
+            intent = self.client.v1.setup_intents.retrieve(reference)
+        if intent.status == "succeeded":
+            return True
+        if intent.status == "requires_action":
+            raise AuthenticationRequired(reference=intent.id,
+                                         client_secret=_field(intent, "client_secret") or "")
+        if intent.status in ("requires_payment_method", "canceled"):
+            return False  # the bank refused the authentication
+        raise ProviderError(f"card setup {intent.id} is {intent.status}")
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> OperationResult:
+        """Cancels the PaymentIntent; one that can no longer be cancelled (the cardholder
+        completed it meanwhile) is read back and reported as it is."""
+        try:
+            with _nothing_moves():
+                intent = self.client.v1.payment_intents.cancel(
+                    reference, {}, {"idempotency_key": f"{idempotency_key}:cancel"})
+        except PaymentError:
+            with _nothing_moves():
+                intent = self.client.v1.payment_intents.retrieve(reference)
+        try:
+            return _settled(intent)
+        except (AuthenticationRequired, UnknownOutcome) as still:
+            raise ProviderError(f"payment {reference} could not be cancelled") from still
 
     def charge(self, request: ChargeRequest) -> OperationResult:
         metadata = {"idempotency_key": request.idempotency_key}

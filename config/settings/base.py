@@ -194,6 +194,10 @@ STALE_PENDING_CHARGE_MINUTES = 10
 UNKNOWN_CHARGE_MIN_AGE_MINUTES = 15
 # A provider error (nothing charged) is sent again after these delays, the last repeating.
 PROVIDER_RETRY_MINUTES = [1, 5, 15, 60, 180, 360]
+# A payment the customer started and whose 3-D Secure they left unfinished this long (first
+# payment, plan change, "Payer maintenant") is cancelled at the provider, so that it can
+# never move money after the portal gave it up.
+AUTHENTICATION_CHALLENGE_MINUTES = env.int("AUTHENTICATION_CHALLENGE_MINUTES", default=60)
 # Charges still unsettled this long after they were prepared are shown to staff.
 CHARGE_OUTAGE_HORIZON_HOURS = env.int("CHARGE_OUTAGE_HORIZON_HOURS", default=6)
 # Transient SMTP errors are retried with backoff for this long after an email is queued;

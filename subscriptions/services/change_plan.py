@@ -37,7 +37,11 @@ from subscriptions.rules import (
 from subscriptions.selectors import business_tz, lock_subscription, sellable_plans
 from subscriptions.services import lifecycle
 from subscriptions.services.lifecycle import Who
-from subscriptions.services.payments import charge_send
+from subscriptions.services.payments import (
+    ChallengeRequired,
+    charge_challenge_cancel_apply,
+    charge_send,
+)
 from subscriptions.services.settlement import plan_change_apply
 
 
@@ -225,6 +229,12 @@ def subscription_switch_to_annual(
 
 def _change_now(*, subscription, plan, kind, now, expected_amount_cents, actor_user):
     now = now or timezone.now()
+    # Choosing again rather than finishing the bank's confirmation of an earlier change: that
+    # one is cancelled at the provider first (paid meanwhile, it took effect).
+    for waiting in Charge.objects.filter(invoice__subscription=subscription,
+                                         invoice__kind=Invoice.Kind.PRORATION,
+                                         status=Charge.Status.REQUIRES_ACTION):
+        charge_challenge_cancel_apply(charge_id=waiting.pk, now=now)
     with transaction.atomic():
         subscription = lock_subscription(subscription.pk)
         if subscription.plan_id == plan.pk:
@@ -264,6 +274,8 @@ def _change_now(*, subscription, plan, kind, now, expected_amount_cents, actor_u
     if charge.status == Charge.Status.SUCCEEDED:
         return PlanChangeResult(subscription, PlanChangeResult.CHANGED, charge.amount_cents,
                                 invoice)
+    if charge.status == Charge.Status.REQUIRES_ACTION:
+        raise ChallengeRequired(charge)
     if charge.status == Charge.Status.FAILED and charge.failure_code == NOT_ATTEMPTED:
         raise PlanChangeError(_("Votre abonnement vient d'être renouvelé : le changement n'a "
                                 "pas été facturé. Merci de le choisir à nouveau."))

@@ -7,10 +7,25 @@ nothing is charged after a cancel."""
 from django.db import transaction
 
 from billing.models import Charge, Invoice
-from billing.services import charge_abandon, charge_attempt, charge_resume
+from billing.services import (
+    charge_abandon,
+    charge_attempt,
+    charge_challenge_cancel,
+    charge_resume,
+)
 from subscriptions.rules import invoice_collectable
 from subscriptions.selectors import lock_subscription
 from subscriptions.services.settlement import charge_settled
+
+
+class ChallengeRequired(Exception):
+    """The bank asks the customer, who is there, to authenticate this payment (3-D Secure):
+    their flow sends them to the challenge ("Confirmer votre paiement"), and the charge
+    settles when they come back, or later by reconciliation (or is given up)."""
+
+    def __init__(self, charge: Charge):
+        super().__init__("authentication required")
+        self.charge = charge
 
 
 def _locked_subscription_of(invoice):
@@ -29,8 +44,6 @@ def charge_send(*, charge: Charge, now) -> Charge:
         if sent is None:
             return Charge.objects.get(pk=charge.pk)
         charge_settled(charge=sent, subscription=subscription, now=now)
-        if sent.status == Charge.Status.REQUIRES_ACTION:
-            sent.refresh_from_db()  # its settlement may have given it up (no challenge page)
         return sent
 
 
@@ -44,6 +57,17 @@ def charge_resume_apply(*, charge_id: int, now) -> Charge | None:
                                 send=invoice_collectable(subscription, charge.invoice))
         if settled is not None:
             charge_settled(charge=settled, subscription=subscription, now=now)
-            if settled.status == Charge.Status.REQUIRES_ACTION:
-                settled.refresh_from_db()
+        return settled
+
+
+def charge_challenge_cancel_apply(*, charge_id: int, now) -> Charge | None:
+    """The customer starts a payment again instead of finishing the 3-D Secure of the one
+    waiting (billing.services.charge_challenge_cancel): cancelled at the provider, then
+    settled as any answer (refused: the draft is dropped; paid meanwhile: it counts)."""
+    with transaction.atomic():
+        charge = Charge.objects.select_related("invoice").get(pk=charge_id)
+        subscription = _locked_subscription_of(charge.invoice)
+        settled = charge_challenge_cancel(charge=charge, now=now)
+        if settled is not None:
+            charge_settled(charge=settled, subscription=subscription, now=now)
         return settled

@@ -8,7 +8,7 @@ subscription ended or was cancelled for that period) goes back to the customer."
 from billing.dunning import FailureKind, authentication_record, decline_record
 from billing.models import Charge, Invoice, Refund
 from billing.selectors import plan_price
-from billing.services import charge_authentication_abandon, invoice_void, refund_create
+from billing.services import invoice_void, refund_create
 from notifications.services import email_enqueue
 from subscriptions.models import Actor, Status
 from subscriptions.payment_links import confirm_link_url
@@ -172,22 +172,17 @@ SETTLEMENTS = {
 
 def charge_settled(*, charge: Charge, subscription, now) -> None:
     """Apply a charge's known outcome; an unsettled one (pending, unknown) changes nothing.
-    A charge that now waits for 3-D Secure is an answer for a renewal (past due, email); the
-    other kinds' flows send their customer to the challenge themselves."""
+    A charge that now waits for 3-D Secure is an answer for a scheduled renewal attempt (past
+    due, email); a customer's own payment (first payment, plan change, "Payer maintenant")
+    waits while their flow sends them to the challenge, and settles when it is answered or
+    given up (billing.dunning.challenge_deadline)."""
     if charge.status in (Charge.Status.PENDING, Charge.Status.UNKNOWN):
         return
     invoice = Invoice.objects.select_related("plan", "customer").get(pk=charge.invoice_id)
     if charge.status == Charge.Status.REQUIRES_ACTION:
         if invoice.kind == Invoice.Kind.RENEWAL and subscription is not None:
             renewal_settled(invoice=invoice, charge=charge, subscription=subscription, now=now)
-            return
-        # A first payment or a plan change has no challenge page yet: nobody will ever see the
-        # client secret, so the payment cannot go through. It is given up at once (refused,
-        # "authentication_required"): the draft is dropped, the customer told, and nothing
-        # waits for ever on a first payment "in progress".
-        charge = charge_authentication_abandon(charge=charge, now=now)
-        if charge is None:
-            return
+        return
     if charge.status == Charge.Status.SUCCEEDED and (
         invoice.status != Invoice.Status.PAID or not invoice_collectable(subscription, invoice)
     ):

@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from billing.messages import decline_message
 from billing.models import Charge, Invoice
-from billing.selectors import first_payment_in_progress
+from billing.selectors import first_payment_awaiting_authentication, first_payment_in_progress
 from billing.services import (
     card_setup,
     charge_prepare,
@@ -17,7 +17,11 @@ from subscriptions.models import RUNNING_STATUSES, Actor, Subscription
 from subscriptions.periods import period_by_index
 from subscriptions.rules import require, restart_refusal
 from subscriptions.selectors import business_tz
-from subscriptions.services.payments import charge_send
+from subscriptions.services.payments import (
+    ChallengeRequired,
+    charge_challenge_cancel_apply,
+    charge_send,
+)
 from subscriptions.services.renew import subscription_expire
 
 
@@ -36,7 +40,10 @@ def subscription_subscribe(*, customer, plan, card_token: str | None = None, now
     ``card_token`` is a new card (tokenized by the provider's fields) to set up, save and
     charge; without it the default card is charged. A declined card leaves no subscription and
     no numbered invoice, and a new card that was refused does not stay the default. Raises
-    SubscribeError or CardDeclined (the provider refused to set the card up)."""
+    SubscribeError, CardDeclined (the provider refused to set the card up),
+    SetupAuthenticationRequired (the bank wants the new card authenticated before it is
+    saved: nothing else was done) or ChallengeRequired (the bank wants this payment
+    authenticated: the subscription opens once it is)."""
     now = now or timezone.now()
     if not plan.is_active:
         raise SubscribeError(_("Cette formule n'est plus proposée."))
@@ -55,6 +62,11 @@ def subscription_restart(*, subscription, card_token: str | None = None, now=Non
 
 def _pay_first_period(*, customer, plan, card_token, now, subscription=None) -> Subscription:
     setup = card_setup(customer=customer, token=card_token) if card_token else None
+    # Paying again rather than finishing the bank's confirmation of the previous attempt:
+    # that one is cancelled at the provider first (if it was paid meanwhile, it opened the
+    # subscription and this checkout stops below).
+    for waiting in first_payment_awaiting_authentication(customer=customer):
+        charge_challenge_cancel_apply(charge_id=waiting.pk, now=now)
     with transaction.atomic():
         # One customer's concurrent checkouts are serialized here: the first prepares its
         # charge, the others find it (or the subscription it opened) and stop, saving nothing.
@@ -86,6 +98,8 @@ def _pay_first_period(*, customer, plan, card_token, now, subscription=None) -> 
         )
         charge = charge_prepare(invoice=invoice, now=now, initiated_by=Actor.CUSTOMER)
     charge = charge_send(charge=charge, now=now)
+    if charge.status == Charge.Status.REQUIRES_ACTION:
+        raise ChallengeRequired(charge)
     if charge.status == Charge.Status.FAILED:
         if new_card is not None:
             payment_method_withdraw(payment_method=new_card)

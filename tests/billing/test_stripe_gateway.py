@@ -261,6 +261,36 @@ def test_a_card_whose_bank_asks_for_3d_secure_comes_back_with_the_client_secret(
     assert card.last4 == "3155"
 
 
+def confirm_setup_in_the_browser(localstripe_url, card):
+    """The cardholder passes the SetupIntent's 3-D Secure, as stripe.js confirms it with the
+    publishable key and the client secret."""
+    data = urllib.parse.urlencode({"key": PUBLISHABLE_KEY,
+                                   "client_secret": card.client_secret}).encode()
+    url = f"{localstripe_url}/v1/setup_intents/{card.reference}/confirm"
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as answer:
+        assert answer.status == 200
+
+
+def test_a_card_setup_waiting_for_3d_secure_is_saved_once_the_cardholder_confirmed_it(
+        gateway, stripe_client, localstripe_url):
+    # given
+    card = saved_card(gateway, stripe_client, AUTHENTICATION)
+    assert card.reference.startswith("seti_")
+    # then: neither saved nor refused while the cardholder has not answered
+    with pytest.raises(AuthenticationRequired):
+        gateway.card_setup_confirmed(card.reference)
+    # when
+    confirm_setup_in_the_browser(localstripe_url, card)
+    # then
+    assert gateway.card_setup_confirmed(card.reference) is True
+
+
+def test_a_card_setup_whose_3d_secure_was_given_up_is_refused(gateway, stripe_client):
+    card = saved_card(gateway, stripe_client, AUTHENTICATION)
+    stripe_client.v1.setup_intents.cancel(card.reference)
+    assert gateway.card_setup_confirmed(card.reference) is False
+
+
 # Charges
 
 
@@ -625,3 +655,38 @@ def test_lookup_beyond_its_bound_cannot_tell(gateway, stripe_client, monkeypatch
     # then: never "never saw it" for a key Stripe has
     assert "cannot tell" in answers
     assert None not in answers
+
+
+# Giving up a payment waiting for 3-D Secure
+
+
+def test_cancelling_a_payment_waiting_for_3d_secure_leaves_it_unable_to_move_money(
+        gateway, stripe_client, localstripe_url):
+    # given
+    card = saved_card(gateway, stripe_client, AUTHENTICATION)
+    idempotency_key = key()
+    with pytest.raises(AuthenticationRequired) as required:
+        charge(gateway, card, idempotency_key=idempotency_key, off_session=False)
+    # when
+    result = gateway.cancel(reference=required.value.reference,
+                            idempotency_key=idempotency_key)
+    # then
+    assert (result.succeeded, result.failure_code) == (False, "canceled")
+    assert stripe_client.v1.payment_intents.retrieve(
+        required.value.reference).status == "canceled"
+    assert gateway.lookup(idempotency_key).succeeded is False
+
+
+def test_cancelling_a_payment_the_cardholder_completed_meanwhile_reports_it_paid(
+        gateway, stripe_client, localstripe_url):
+    # given: the challenge passed just before the portal gives up
+    card = saved_card(gateway, stripe_client, AUTHENTICATION)
+    idempotency_key = key()
+    with pytest.raises(AuthenticationRequired) as required:
+        charge(gateway, card, idempotency_key=idempotency_key, off_session=False)
+    authenticate(localstripe_url, required.value, success=True)
+    # when
+    result = gateway.cancel(reference=required.value.reference,
+                            idempotency_key=idempotency_key)
+    # then: paid, as Stripe says
+    assert (result.reference, result.succeeded) == (required.value.reference, True)

@@ -10,7 +10,6 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from billing.models import Charge
-from billing.services import payment_method_add
 from notifications.models import OutboxEmail
 from subscriptions.models import Status
 from subscriptions.services.renew import subscription_renew
@@ -18,9 +17,9 @@ from tests.factories import (
     PASSWORD,
     PlanFactory,
     UserFactory,
-    card_token,
     days,
     open_renewal,
+    saved_card,
     subscribed,
 )
 
@@ -35,8 +34,7 @@ def renewal_needing_authentication():
     subscription = subscribed(customer=UserFactory(), plan=PlanFactory(name="Essentiel"),
                               at=timezone.now() - days(33))
     renewal = subscription.current_period_end
-    payment_method_add(customer=subscription.customer, now=renewal - days(1),
-                       token=card_token("4000002760003184", 12, 2031))
+    saved_card(subscription.customer, "4000002760003184", renewal - days(1))
     subscription_renew(subscription_id=subscription.pk, now=renewal)
     subscription.refresh_from_db()
     assert subscription.status == Status.PAST_DUE

@@ -84,3 +84,31 @@ def test_without_javascript_the_page_says_card_entry_needs_it(nojs_page):
     # then: no card input to type into, and why
     expect(nojs_page.get_by_text("qui a besoin de JavaScript")).to_be_visible()
     expect(nojs_page.get_by_label("Numéro de carte")).to_be_hidden()
+
+
+def test_a_card_and_a_first_payment_the_bank_wants_authenticated(page, live_server):
+    # given: a card whose bank asks for 3-D Secure at setup and on every payment
+    plan = PlanFactory(code="essentiel-mensuel", name="Essentiel")
+    customer = UserFactory()
+    log_in(page, customer)
+    page.goto(f"/offres/{plan.code}/souscrire/")
+    _fill_card(page, "4000 0027 6000 3184")
+    page.get_by_label("J'accepte les conditions d'abonnement").check()
+    page.get_by_role("button", name="Payer et souscrire").click()
+    # when: the bank confirms the card first (the provider's page)
+    expect(page.get_by_role("heading", name="Authentification 3-D Secure")).to_be_visible()
+    page.get_by_role("button", name="Valider").click()
+    # then: back at the checkout, the card saved, nothing paid yet
+    expect(page.locator(".message.success")).to_contain_text("vérifiée par votre banque")
+    expect(page).to_have_url(re.compile(rf"/offres/{plan.code}/souscrire/$"))
+    assert not customer.subscriptions.exists()
+    # when: paid with it, the bank asks again, for the payment
+    page.get_by_label("Utiliser ma carte Visa •••• 3184").check()
+    page.get_by_label("J'accepte les conditions d'abonnement").check()
+    page.get_by_role("button", name="Payer et souscrire").click()
+    expect(page.get_by_role("heading", name="Authentification 3-D Secure")).to_be_visible()
+    page.get_by_role("button", name="Valider").click()
+    # then
+    expect(page.locator(".message.success")).to_contain_text(
+        "Bienvenue ! Votre abonnement Essentiel est actif.")
+    assert customer.subscriptions.get().status == "active"

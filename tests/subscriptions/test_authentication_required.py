@@ -424,28 +424,6 @@ def test_the_challenge_page_only_returns_to_the_portal(now):
         idempotency_key=charge.idempotency_key).status == "requires_action"
 
 
-def test_a_first_payment_needing_authentication_is_refused_and_leaves_nothing_waiting(now):
-    # given: no challenge page for a first payment yet (the card entry's flow)
-    from subscriptions.services import SubscribeError
-
-    customer = UserFactory()
-    plan = PlanFactory()
-    # when
-    with pytest.raises(SubscribeError) as refused:
-        subscribed(customer=customer, plan=plan, at=now, card=AUTHENTICATE_ALWAYS)
-    # then: told why, nothing charged, no subscription, nothing left "in progress"
-    assert "3-D Secure" in str(refused.value)
-    charge = Charge.objects.get(customer=customer)
-    assert (charge.status, charge.failure_code, charge.failure_kind) == (
-        Charge.Status.FAILED, "authentication_required", "authentication_required")
-    assert charge.invoice.status == Invoice.Status.VOID
-    assert not customer.subscriptions.exists()
-    assert not customer.payment_methods.filter(is_default=True).exists()
-    # and another card goes through at once
-    subscription = subscribed(customer=customer, plan=plan, at=now)
-    assert subscription.status == Status.ACTIVE
-
-
 def test_with_stripe_the_challenge_runs_in_stripe_js(now, settings):
     # given: a renewal waiting for the customer's 3-D Secure
     subscription, charge = _renewed_needing_authentication(now)
