@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
 
 
 def new_customer_number() -> str:
@@ -33,11 +34,8 @@ class UserManager(BaseUserManager):
 
 
 def country_choices():
-    names = {
-        "FR": _("France"), "BE": _("Belgique"), "DE": _("Allemagne"), "ES": _("Espagne"),
-        "IT": _("Italie"), "LU": _("Luxembourg"), "NL": _("Pays-Bas"), "CH": _("Suisse"),
-    }
-    return [(code, names.get(code, code)) for code in settings.VAT_RATES]
+    """Every country, named in the active language (django-countries), sorted by name."""
+    return list(countries)
 
 
 class User(AbstractUser):

@@ -290,16 +290,16 @@ def seed(n: int, *, now, tag: str = "X") -> list[int]:
     a monthly subscription whose first period (paid: invoice, line, charge, provider ledger row,
     event) ended 4 to 11 days before ``now``: each is due for exactly one renewal. Bulk
     inserts; returns the subscriptions' ids."""
-    from django.conf import settings
     from django.db import transaction
 
     from accounts.models import User
-    from bench.seeding import paid_first_periods
+    from bench.seeding import BENCH_COUNTRIES, paid_first_periods
     from billing.amounts import tax_from_net
     from billing.models import (
         DocumentSequence,
         SimulatedProviderCard,
     )
+    from billing.vat import vat_rate
     from subscriptions.models import Plan
     from subscriptions.periods import add_months
     from subscriptions.selectors import business_tz
@@ -310,8 +310,8 @@ def seed(n: int, *, now, tag: str = "X") -> list[int]:
         defaults={"name": "Essentiel", "tier": 1, "interval": "month", "price_cents": 825,
                   "features": ["Protection en temps réel", "1 appareil"]},
     )
-    countries = list(settings.VAT_RATES)
-    amounts = {c: tax_from_net(net_cents=plan.price_cents, vat_rate=settings.VAT_RATES[c])
+    countries = list(BENCH_COUNTRIES)
+    amounts = {c: tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate(c))
                for c in countries}
     ids = []
     for low in range(0, n, CHUNK):

@@ -189,11 +189,10 @@ class Bench:
         """N customers with a saved card and a monthly subscription whose first period (paid:
         invoice, line, charge, provider ledger row, event) ended 4 to 25 days before ``now``:
         each is due for exactly one renewal. Bulk inserts, CHUNK rows at a time."""
-        from django.conf import settings
         from django.db import transaction
 
         from accounts.models import User
-        from bench.seeding import paid_first_periods
+        from bench.seeding import BENCH_COUNTRIES, paid_first_periods
         from billing.amounts import tax_from_net
         from billing.gateways import CardDetails
         from billing.gateways.simulated import SimulatedGateway
@@ -201,6 +200,7 @@ class Bench:
             DocumentSequence,
             SimulatedProviderCard,
         )
+        from billing.vat import vat_rate
         from subscriptions.models import Plan
         from subscriptions.periods import add_months
         from subscriptions.selectors import business_tz
@@ -217,8 +217,8 @@ class Bench:
         # The provider's tokenizer once; its vault row is then copied for every customer.
         token = SimulatedGateway().tokenize_card(CardDetails("4242424242424242", 12, 2035, "123"))
         behaviour = SimulatedProviderCard.objects.get(token=token.token).behaviour
-        countries = list(settings.VAT_RATES)
-        amounts = {c: tax_from_net(net_cents=plan.price_cents, vat_rate=settings.VAT_RATES[c])
+        countries = list(BENCH_COUNTRIES)
+        amounts = {c: tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate(c))
                    for c in countries}
         # 1000 distinct anchors between 35 and 55 days ago (first period end = anchor + 1 month).
         anchors = []
@@ -363,6 +363,7 @@ def run_floor(n: int) -> float:
     from django.utils import timezone
 
     from accounts.models import User
+    from bench.seeding import BENCH_COUNTRIES
     from billing.models import (
         Charge,
         DocumentSequence,
@@ -371,17 +372,18 @@ def run_floor(n: int) -> float:
         PaymentMethod,
         SimulatedProviderOperation,
     )
+    from billing.vat import vat_rate
     from notifications.models import OutboxEmail
     from subscriptions.models import Plan, Subscription, SubscriptionEvent
 
     t = {model.__name__: connection.ops.quote_name(model._meta.db_table) for model in (
         User, Charge, DocumentSequence, Invoice, InvoiceLine, PaymentMethod,
         SimulatedProviderOperation, OutboxEmail, Plan, Subscription, SubscriptionEvent)}
-    vat = ", ".join(f"('{country}', {rate})" for country, rate in settings.VAT_RATES.items())
+    vat = ", ".join(f"('{country}', {vat_rate(country)})" for country in BENCH_COUNTRIES)
     now = timezone.now()
     params = {"now": now, "tz": settings.BUSINESS_TIME_ZONE,
               "year": timezone.localtime(now).year,
-              "default_rate": settings.VAT_RATES[settings.DEFAULT_VAT_COUNTRY]}
+              "default_rate": vat_rate("FR")}
     statements = [
         f"""CREATE TEMP TABLE floor_due ON COMMIT DROP AS
         SELECT s.id AS subscription_id, s.customer_id, p.id AS plan_id, p.name AS plan_name,

@@ -5,6 +5,10 @@ going through the services. Call after Django is configured."""
 LICENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
+# The billing countries of the seeded customers (their VAT rates come from billing.vat).
+BENCH_COUNTRIES = ["FR", "BE", "DE", "ES", "IT", "LU", "NL", "FI"]
+
+
 def licence_key(tag: str, index: int) -> str:
     """A distinct, well-formed key per (tag, index): no collision across seeded sets."""
     digits = []

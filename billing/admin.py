@@ -1,5 +1,6 @@
 import json
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -18,9 +19,12 @@ from billing.models import (
     PaymentMethod,
     ProviderEvent,
     Refund,
+    VatRate,
 )
 from billing.reporting import WINDOWS_DAYS, staff_report
 from billing.templatetags.money import money
+from billing.vat import vat_day, vat_rate
+from billing.vat_rates import EU_COUNTRIES
 
 REPORTING_PERMISSIONS = ["billing.view_invoice", "subscriptions.view_subscription"]
 
@@ -255,3 +259,49 @@ class ProviderEventAdmin(ReadOnlyAdmin):
     def payload_display(self, event):
         return format_html("<pre style=\"white-space: pre-wrap\">{}</pre>",
                            json.dumps(event.payload, indent=2, ensure_ascii=False))
+
+
+class VatRateForm(forms.ModelForm):
+    class Meta:
+        model = VatRate
+        fields = ["country", "rate", "valid_from"]
+
+    def clean_valid_from(self):
+        valid_from = self.cleaned_data["valid_from"]
+        if valid_from <= vat_day():
+            raise forms.ValidationError(_("Un nouveau taux s'applique à partir d'un jour à "
+                                          "venir : les factures déjà émises gardent le leur."))
+        return valid_from
+
+    def clean_country(self):
+        country = self.cleaned_data["country"].upper()
+        if country not in EU_COUNTRIES:
+            raise forms.ValidationError(_("Ce tableau ne contient que les États membres de "
+                                          "l'Union européenne."))
+        return country
+
+
+@admin.register(VatRate)
+class VatRateAdmin(admin.ModelAdmin):
+    """The member states' rates by date (DESIGN §3): superusers add a coming change; a rate
+    already in force is never edited nor deleted (issued invoices were taxed with it)."""
+
+    form = VatRateForm
+    list_display = ["country", "rate", "valid_from"]
+    list_filter = ["country"]
+    ordering = ["country", "-valid_from"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        today = vat_day()
+        in_force = [(country, vat_rate(country, on=today)) for country in sorted(EU_COUNTRIES)]
+        return super().changelist_view(request, {**(extra_context or {}),
+                                                 "rates_in_force": in_force, "today": today})

@@ -309,3 +309,23 @@ class ProviderEvent(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.event_id} ({self.type})"
+
+
+class VatRate(models.Model):
+    """A change of a member state's standard VAT rate, from a day, that superusers added in
+    admin after ``billing.vat_rates`` was written (DESIGN §3; billing.vat reads both). Only a
+    coming day may be added; nothing is edited or deleted once taxed with."""
+
+    country = models.CharField(_("pays"), max_length=2)
+    rate = models.DecimalField(_("taux (%)"), max_digits=4, decimal_places=2)
+    valid_from = models.DateField(_("applicable à partir du"))
+
+    class Meta:
+        ordering = ["country", "-valid_from"]
+        constraints = [models.UniqueConstraint(fields=["country", "valid_from"],
+                                               name="one_vat_rate_per_country_and_day")]
+        verbose_name = _("taux de TVA")
+        verbose_name_plural = _("taux de TVA")
+
+    def __str__(self):
+        return f"{self.country} {self.rate} % ({self.valid_from})"

@@ -1,11 +1,12 @@
 from billing.amounts import TaxedAmount, tax_from_net
 from billing.models import Charge, Invoice, PaymentMethod
-from billing.vat import vat_rate_for_country
+from billing.vat import vat_rate
 
 
-def plan_price(*, plan, country: str) -> TaxedAmount:
-    """The plan's price for a customer of this billing country, VAT included."""
-    return tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate_for_country(country))
+def plan_price(*, plan, country: str, on=None) -> TaxedAmount:
+    """The plan's price for a customer of this billing country, VAT included, at the rate of
+    the day of ``on`` (today by default)."""
+    return tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate(country, on=on))
 
 
 def first_payment_in_progress(*, customer) -> bool:

@@ -38,7 +38,7 @@ from billing.models import (
     PaymentMethod,
     Refund,
 )
-from billing.vat import vat_rate_for_country
+from billing.vat import vat_rate
 
 logger = logging.getLogger(__name__)
 
@@ -162,15 +162,15 @@ def invoice_create(
     total_cents=None, now
 ) -> Invoice:
     """One line: the plan's price, or ``total_cents`` (tax-inclusive, a proration) split into
-    net and VAT at the customer's rate.
+    net and VAT at the customer's rate on the invoice's date.
 
     A renewal invoice is issued (numbered) at once; the others stay drafts until paid, so a
     refused first payment leaves no numbered invoice (DESIGN §14)."""
-    vat_rate = vat_rate_for_country(customer.billing_country)
+    rate = vat_rate(customer.billing_country, on=now)
     if total_cents is None:
-        amount = tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate)
+        amount = tax_from_net(net_cents=plan.price_cents, vat_rate=rate)
     else:
-        amount = tax_from_total(total_cents=total_cents, vat_rate=vat_rate)
+        amount = tax_from_total(total_cents=total_cents, vat_rate=rate)
     invoice = Invoice.objects.create(
         customer=customer,
         subscription=subscription,

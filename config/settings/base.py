@@ -5,7 +5,6 @@ Celery tasks eagerly, so a fresh checkout serves the demo with nothing configure
 """
 
 import copy
-from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -29,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "formats",
+    "django_countries",
     "allauth",
     "allauth.account",
     "accounts",
@@ -174,17 +174,12 @@ VENDOR = {
 
 # Billing rules (DESIGN §3, §6, §10).
 DEFAULT_CURRENCY = "EUR"
-VAT_RATES = {
-    "FR": Decimal("20"),
-    "BE": Decimal("21"),
-    "DE": Decimal("19"),
-    "ES": Decimal("21"),
-    "IT": Decimal("22"),
-    "LU": Decimal("17"),
-    "NL": Decimal("21"),
-    "CH": Decimal("8.1"),
-}
-DEFAULT_VAT_COUNTRY = "FR"
+# VAT (billing.vat): each EU consumer pays their member state's rate (the dated table in
+# billing's VatRate, one-stop shop); False below the 10 000 € threshold of EU distance sales:
+# French VAT for every EU consumer. Outside the EU no VAT, unless the vendor is registered
+# there: {"CH": "8.1"}.
+VAT_OSS = env.bool("VAT_OSS", default=True)
+VAT_NON_EU_RATES = env.dict("VAT_NON_EU_RATES", default={})
 # Failed renewal charges are retried this many days after the first failure (attempts 2, 3, 4).
 DUNNING_RETRY_DAYS = [1, 3, 7]
 # A charge left pending this long (a crashed worker) is reconciled with the provider.

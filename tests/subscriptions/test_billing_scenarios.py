@@ -395,8 +395,11 @@ def test_a_monthly_subscription_keeps_renewing_at_0930_paris_time_across_dst_cha
 # -- VAT ----------------------------------------------------------------------------------------
 
 
-def test_each_invoice_carries_the_vat_of_the_customers_billing_country_when_it_is_issued(clock):
-    # given: 8,25 € net a month (82,50 € a year) for customers in several countries
+def test_each_invoice_carries_the_vat_of_the_customers_billing_country_when_it_is_issued(
+        clock, settings):
+    # given: 8,25 € net a month (82,50 € a year) for customers in several countries, the
+    # vendor registered for VAT in Switzerland
+    settings.VAT_NON_EU_RATES = {"CH": "8.1"}
     start = paris(2027, 1, 10)
     renewals = [paris(2027, 2, 10), paris(2027, 3, 10), paris(2027, 4, 10), paris(2027, 5, 10)]
     monthly, annual = PlanFactory(), PlanFactory(annual=True)
@@ -407,12 +410,12 @@ def test_each_invoice_carries_the_vat_of_the_customers_billing_country_when_it_i
         "ch@example.com": ("CH", monthly, 825, 67, 892),  # 66,825 → 67
         "lu@example.com": ("LU", monthly, 825, 140, 965),  # 140,25 → 140
         "be@example.com": ("BE", monthly, 825, 173, 998),  # 173,25 → 173
-        "us@example.com": ("US", monthly, 825, 165, 990),  # not in the table: the FR rate
+        "us@example.com": ("US", monthly, 825, 0, 825),  # outside the EU: no VAT
         "it-annual@example.com": ("IT", annual, 8250, 1815, 10065),
         "ch-annual@example.com": ("CH", annual, 8250, 668, 8918),  # 668,25 → 668
     }
     rates = {"FR": Decimal(20), "DE": Decimal(19), "IT": Decimal(22), "CH": Decimal("8.1"),
-             "LU": Decimal(17), "BE": Decimal(21), "US": Decimal(20)}
+             "LU": Decimal(17), "BE": Decimal(21), "US": Decimal(0)}
     spec, splits = Spec(), []
     for who, (country, plan, net, vat, total) in expected.items():
         with clock.at(start):

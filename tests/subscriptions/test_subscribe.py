@@ -62,11 +62,14 @@ def _nothing_bought():
     ("FR", "9,90", "99,00", "20"),  # 825 + 165 ; 8250 + 1650
     ("CH", "8,92", "89,18", "8,1"),  # 825 + 66.825 → 67 ; 8250 + 668.25 → 668
     ("BE", "9,98", "99,83", "21"),  # 825 + 173.25 → 173 ; 8250 + 1732.5 → 1733 (half up)
+    ("FI", "10,35", "103,54", "25,5"),  # 825 + 210.375 → 210 ; 8250 + 2103.75 → 2104
+    ("HU", "10,48", "104,78", "27"),  # 825 + 222.75 → 223 ; 8250 + 2227.5 → 2228
 ])
 def test_plans_page_shows_tax_inclusive_prices_for_the_customers_country(
-    client, country, monthly, annual, rate
+    client, country, monthly, annual, rate, settings
 ):
-    # given
+    # given (the vendor registered for VAT in Switzerland)
+    settings.VAT_NON_EU_RATES = {"CH": "8.1"}
     PlanFactory(code="essentiel-mensuel", price_cents=825)
     PlanFactory(code="essentiel-annuel", annual=True)
     client.force_login(UserFactory(billing_country=country))
