@@ -38,8 +38,16 @@ def country_choices():
     return list(countries)
 
 
+class CustomerType(models.TextChoices):
+    INDIVIDUAL = "individual", _("Particulier")
+    BUSINESS = "business", _("Professionnel")
+
+
 class User(AbstractUser):
-    """A customer (or a staff member) who logs in with their email address."""
+    """A customer (or a staff member) who logs in with their email address.
+
+    The billing details (DESIGN §3, §14) are the customer's as they are today; an invoice
+    keeps a copy of them as they were when it was issued."""
 
     username = None
     email = models.EmailField(_("adresse e-mail"), unique=True)
@@ -52,6 +60,19 @@ class User(AbstractUser):
     preferred_language = models.CharField(
         _("langue préférée"), max_length=5, choices=settings.LANGUAGES, default="fr"
     )
+    customer_type = models.CharField(_("type de client"), max_length=10,
+                                     choices=CustomerType.choices,
+                                     default=CustomerType.INDIVIDUAL)
+    company_name = models.CharField(_("raison sociale"), max_length=200, blank=True)
+    address_line1 = models.CharField(_("adresse"), max_length=200, blank=True)
+    address_line2 = models.CharField(_("complément d'adresse"), max_length=200, blank=True)
+    postal_code = models.CharField(_("code postal"), max_length=20, blank=True)
+    city = models.CharField(_("ville"), max_length=100, blank=True)
+    # SIREN (9 digits) or SIRET (14), for a French business; stored without spaces.
+    siren = models.CharField(_("SIREN / SIRET"), max_length=14, blank=True)
+    # An EU VAT number with its country prefix, without spaces (FR12345678901, DE123456789).
+    vat_number = models.CharField(_("numéro de TVA intracommunautaire"), max_length=16,
+                                  blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
