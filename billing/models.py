@@ -18,6 +18,8 @@ class PaymentMethod(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
+    # The issuing country the provider reports (ISO 3166), "" when it does not.
+    country = models.CharField(max_length=2, blank=True)
     is_default = models.BooleanField(default=True)
     created_at = models.DateTimeField()
 
@@ -99,6 +101,21 @@ class Invoice(models.Model):
     # Scheduled attempts the bank answered "authentication required" (DESIGN §6): not
     # declines, but they take their place in the retry schedule (billing/dunning.py).
     authentication_requests = models.PositiveSmallIntegerField(default=0)
+    # An EU business outside France with a valid VAT number: 0 % VAT, "Autoliquidation"
+    # (DESIGN §3), decided with the rate when the invoice is created.
+    reverse_charge = models.BooleanField(_("autoliquidation"), default=False)
+    # The customer as they were when the invoice was issued (DESIGN §14): a later change of
+    # their profile never alters an issued invoice.
+    customer_name = models.CharField(_("nom du client"), max_length=300, blank=True)
+    customer_company = models.CharField(_("raison sociale"), max_length=200, blank=True)
+    customer_address = models.TextField(_("adresse de facturation"), blank=True)
+    customer_siren = models.CharField(_("SIREN / SIRET"), max_length=14, blank=True)
+    customer_vat_number = models.CharField(_("numéro de TVA du client"), max_length=16,
+                                           blank=True)
+    # Evidence of the customer's location (DESIGN §14): the billing country above, and the
+    # issuing country of the card that paid, when the provider gives it.
+    card_country = models.CharField(_("pays d'émission de la carte"), max_length=2,
+                                    blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
