@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import CustomerType
+
 
 class PaymentMethod(models.Model):
     """A saved card: the provider's token and what may be shown. Never the card number."""
@@ -105,7 +107,11 @@ class Invoice(models.Model):
     # (DESIGN §3), decided with the rate when the invoice is created.
     reverse_charge = models.BooleanField(_("autoliquidation"), default=False)
     # The customer as they were when the invoice was issued (DESIGN §14): a later change of
-    # their profile never alters an issued invoice.
+    # their profile never alters an issued invoice. ``customer_address`` holds the address's
+    # lines (street, complement, "postcode city"); the country is ``billing_country``. A
+    # professional's invoice is a Factur-X (billing.facturx).
+    customer_type = models.CharField(_("type de client"), max_length=10,
+                                     choices=CustomerType.choices, blank=True)
     customer_name = models.CharField(_("nom du client"), max_length=300, blank=True)
     customer_company = models.CharField(_("raison sociale"), max_length=200, blank=True)
     customer_address = models.TextField(_("adresse de facturation"), blank=True)

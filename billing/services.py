@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.models import CustomerType
 from billing.amounts import tax_from_net, tax_from_total
 from billing.dunning import (
     FailureKind,
@@ -198,13 +199,36 @@ def invoice_create(
     return invoice
 
 
+CUSTOMER_AT_ISSUE = ["customer_type", "customer_name", "customer_company", "customer_address",
+                     "customer_siren", "customer_vat_number"]
+
+
 def _invoice_issue(invoice: Invoice, *, status, now) -> None:
-    """Give the invoice the next number of the series (once) and the status."""
+    """Give the invoice the next number of the series (once), the customer as they are at
+    that moment (DESIGN §14) and the status."""
+    fields = ["status"]
     if invoice.number is None:
         invoice.number = next_document_number(prefix=INVOICE_PREFIX, now=now)
         invoice.issued_at = now
+        _invoice_address(invoice, customer=invoice.customer)
+        fields += ["number", "issued_at", *CUSTOMER_AT_ISSUE]
     invoice.status = status
-    invoice.save(update_fields=["number", "issued_at", "status"])
+    invoice.save(update_fields=fields)
+
+
+def _invoice_address(invoice: Invoice, *, customer) -> None:
+    """Who the invoice is addressed to, copied so that a later change of the profile never
+    alters it; a company's identifiers only for a professional."""
+    business = customer.customer_type == CustomerType.BUSINESS
+    invoice.customer_type = customer.customer_type
+    invoice.customer_name = customer.get_full_name() or customer.email
+    invoice.customer_company = customer.company_name if business else ""
+    invoice.customer_address = "\n".join(line for line in (
+        customer.address_line1, customer.address_line2,
+        f"{customer.postal_code} {customer.city}".strip(),
+    ) if line)
+    invoice.customer_siren = customer.siren if business else ""
+    invoice.customer_vat_number = customer.vat_number if business else ""
 
 
 UNCOLLECTED = (Invoice.Status.DRAFT, Invoice.Status.OPEN)
