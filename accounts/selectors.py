@@ -103,9 +103,10 @@ def _invoices(customer):
                  "vat_cents": line.vat_cents, "total_cents": line.total_cents}
                 for line in i.lines.all()
             ],
+            # Negative, as the customer reads a credit note everywhere (billing.documents).
             "credit_notes": [
-                {"number": c.number, "net_cents": c.net_cents, "vat_cents": c.vat_cents,
-                 "total_cents": c.total_cents, "issued_at": c.issued_at}
+                {"number": c.number, "net_cents": -c.net_cents, "vat_cents": -c.vat_cents,
+                 "total_cents": -c.total_cents, "issued_at": c.issued_at}
                 for c in i.credit_notes.all()
             ],
             "payments": [

@@ -1,4 +1,5 @@
-"""An invoice as a PDF document: what its page shows, on one A4 page (DESIGN §9)."""
+"""An invoice or a credit note as a PDF document: what its page shows, on one A4 page
+(DESIGN §9, §14)."""
 
 from functools import cache
 from io import BytesIO
@@ -7,8 +8,7 @@ from xml.sax.saxutils import escape
 
 import reportlab
 from django.conf import settings
-from django.template.defaultfilters import date as date_filter
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
@@ -19,7 +19,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from billing.templatetags.money import money, vat_percent
+from billing.documents import Document, credit_note_document, invoice_document
+from billing.templatetags.money import vat_percent
+from formats.dates import long_date
 
 # Bitstream Vera ships with reportlab; unlike the PDF core fonts it is embedded, so any
 # reader shows "€", accents and the non-breaking spaces of French amounts the same way.
@@ -57,12 +59,8 @@ def _p(text, style=TEXT) -> Paragraph:
     return Paragraph(escape(str(text)).replace("\u202f", "\u00a0"), style)
 
 
-def _amount(cents, invoice, style=NUMBER) -> Paragraph:
-    return _p(money(cents, invoice.currency), style)
-
-
-def _day(instant) -> str:
-    return date_filter(timezone.localtime(instant), "j F Y")
+def _amount(cents, document, style=NUMBER) -> Paragraph:
+    return _p(document.amount(cents), style)
 
 
 def _facts(rows) -> Table:
@@ -97,32 +95,16 @@ def _grid(rows, col_widths, *, header=True) -> Table:
     return table
 
 
-def _story(invoice, vendor) -> list:
-    customer = invoice.customer
-    title = _("Facture %(number)s") % {"number": invoice.number}
-    facts = [
-        (_("Date d'émission"), _day(invoice.issued_at)),
-        (_("Période couverte"), f"{_day(invoice.period_start)} – {_day(invoice.period_end)}"),
-        (_("Statut"), invoice.get_status_display()),
-    ]
-    if invoice.paid_at:
-        facts.append((_("Date de paiement"), _day(invoice.paid_at)))
-    header = Table([[_p(title, TITLE), _facts(facts)]], colWidths=[WIDTH * 0.48, WIDTH * 0.52])
+def _story(document: Document) -> list:
+    header = Table([[_p(document.title, TITLE), _facts(document.facts)]],
+                   colWidths=[WIDTH * 0.42, WIDTH * 0.58])
     header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                 ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
 
     parties = Table([[
-        _party(_("Vendeur"), vendor["name"], [
-            vendor["address"],
-            ("SIRET", vendor["siret"]),
-            (_("TVA intracommunautaire"), vendor["vat_number"]),
-        ]),
+        _party(_("Vendeur"), document.seller["name"], document.seller_lines),
         "",
-        _party(_("Client"), customer.get_full_name() or customer.email, [
-            customer.email,
-            (_("Numéro client"), customer.customer_number),
-            (_("Pays de facturation"), customer.get_billing_country_display()),
-        ]),
+        _party(_("Client"), document.customer_heading, document.customer_lines),
     ]], colWidths=[WIDTH / 2 - 3 * mm, 6 * mm, WIDTH / 2 - 3 * mm], spaceBefore=6 * mm)
     parties.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -133,18 +115,18 @@ def _story(invoice, vendor) -> list:
         ("BOTTOMPADDING", (0, 0), (-1, -1), 8),
     ]))
 
-    rate = vat_percent(invoice.vat_rate)
     lines = [[_p(_("Désignation"), LABEL), _p(_("Montant HT"), LABEL_RIGHT),
               _p(_("Taux de TVA"), LABEL_RIGHT), _p(_("Montant TVA"), LABEL_RIGHT),
               _p(_("Montant TTC"), LABEL_RIGHT)]]
-    for line in invoice.lines.all():
-        lines.append([_p(line.description), _amount(line.net_cents, invoice),
-                      _p(_("%(rate)s %%") % {"rate": rate}, NUMBER),
-                      _amount(line.vat_cents, invoice), _amount(line.total_cents, invoice)])
+    for line in document.lines:
+        lines.append([_p(line.description), _amount(line.net_cents, document),
+                      _p(_("%(rate)s %%") % {"rate": vat_percent(line.vat_rate)}, NUMBER),
+                      _amount(line.vat_cents, document), _amount(line.total_cents, document)])
     totals = _grid([
-        [_p(_("Total HT")), _amount(invoice.net_cents, invoice)],
-        [_p(_("TVA %(rate)s %%") % {"rate": rate}), _amount(invoice.vat_cents, invoice)],
-        [_p(_("Total TTC"), STRONG), _amount(invoice.total_cents, invoice, NUMBER_STRONG)],
+        [_p(_("Total HT")), _amount(document.net_cents, document)],
+        *[[_p(_("TVA %(rate)s %%") % {"rate": vat_percent(vat.rate)}),
+           _amount(vat.vat_cents, document)] for vat in document.vat_amounts],
+        [_p(_("Total TTC"), STRONG), _amount(document.total_cents, document, NUMBER_STRONG)],
     ], [45 * mm, 32 * mm], header=False)
     totals.hAlign = "RIGHT"
 
@@ -156,37 +138,51 @@ def _story(invoice, vendor) -> list:
         Spacer(1, 3 * mm),
         totals,
     ]
-    credit_notes = list(invoice.credit_notes.all())
-    if credit_notes:
+    if document.credit_notes:
         story += [
             Spacer(1, 8 * mm),
             _p(_("Avoirs"), HEADING),
             _grid([[_p(_("Numéro"), LABEL), _p(_("Date"), LABEL),
                     _p(_("Montant TTC"), LABEL_RIGHT)]] + [
-                [_p(note.number), _p(_day(note.issued_at)), _amount(note.total_cents, invoice)]
-                for note in credit_notes
+                [_p(note.number), _p(long_date(note.issued_at)),
+                 _amount(note.total_cents, document)]
+                for note in document.credit_notes
             ], [50 * mm, None, 35 * mm]),
         ]
+    if document.legal_mentions:
+        story.append(Spacer(1, 8 * mm))
+        story += [_p(mention, LABEL) for mention in document.legal_mentions]
     return story
 
 
-def invoice_pdf(*, invoice) -> bytes:
-    """The invoice in its customer's preferred language, as the bytes of a PDF file."""
+def _pdf(document: Document, *, language: str) -> bytes:
+    """The document in ``language``, as the bytes of a PDF file."""
     _register_fonts()
-    vendor = settings.VENDOR
-    language = invoice.customer.preferred_language or settings.LANGUAGE_CODE
     buffer = BytesIO()
     with translation.override(language):
-        document = SimpleDocTemplate(
+        SimpleDocTemplate(
             buffer,
             pagesize=A4,
             leftMargin=18 * mm,
             rightMargin=18 * mm,
             topMargin=18 * mm,
             bottomMargin=18 * mm,
-            title=_("Facture %(number)s") % {"number": invoice.number},
-            author=vendor["name"],
+            title=document.title,
+            author=document.seller["name"],
             lang=language,
-        )
-        document.build(_story(invoice, vendor))
+        ).build(_story(document))
     return buffer.getvalue()
+
+
+def _language(invoice) -> str:
+    return invoice.customer.preferred_language or settings.LANGUAGE_CODE
+
+
+def invoice_pdf(*, invoice) -> bytes:
+    """The invoice in its customer's preferred language."""
+    return _pdf(invoice_document(invoice), language=_language(invoice))
+
+
+def credit_note_pdf(*, credit_note) -> bytes:
+    """The credit note in its customer's preferred language."""
+    return _pdf(credit_note_document(credit_note), language=_language(credit_note.invoice))

@@ -1,5 +1,7 @@
+from django.db.models import Prefetch
+
 from billing.amounts import TaxedAmount, tax_from_net
-from billing.models import Charge, Invoice, PaymentMethod
+from billing.models import Charge, CreditNote, Invoice, PaymentMethod
 from billing.vat import vat_rate
 
 
@@ -30,10 +32,24 @@ def default_card(*, customer) -> PaymentMethod | None:
 
 def invoice_for_customer(*, customer, number: str) -> Invoice | None:
     """The customer's invoice of this number, whatever its status, with what its page and PDF
-    show; None when there is none or it belongs to someone else."""
+    show (billing.documents); None when there is none or it belongs to someone else."""
     return (
         Invoice.objects.filter(customer=customer, number=number)
         .select_related("customer")
-        .prefetch_related("lines", "credit_notes")
+        .prefetch_related(
+            "lines", "credit_notes",
+            Prefetch("charges", queryset=Charge.objects.select_related("payment_method")),
+        )
+        .first()
+    )
+
+
+def credit_note_for_customer(*, customer, number: str) -> CreditNote | None:
+    """The customer's credit note of this number, with the invoice it corrects and the refund
+    it paid; None when there is none or it belongs to someone else."""
+    return (
+        CreditNote.objects.filter(invoice__customer=customer, number=number)
+        .select_related("invoice__customer", "refund__charge__payment_method")
+        .prefetch_related("invoice__lines")
         .first()
     )

@@ -11,4 +11,7 @@ urlpatterns = [
     path("compte/factures/<str:number>/", views.invoice_detail, name="invoice"),
     path("compte/factures/<str:number>/pdf/", views.invoice_pdf_download,
          name="invoice_pdf"),
+    path("compte/avoirs/<str:number>/", views.credit_note_detail, name="credit_note"),
+    path("compte/avoirs/<str:number>/pdf/", views.credit_note_pdf_download,
+         name="credit_note_pdf"),
 ]

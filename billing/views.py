@@ -10,11 +10,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from billing.documents import credit_note_document, invoice_document
 from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined, CardSetup, get_gateway
 from billing.messages import decline_message
-from billing.pdf import invoice_pdf
-from billing.selectors import default_card, invoice_for_customer
+from billing.pdf import credit_note_pdf, invoice_pdf
+from billing.selectors import credit_note_for_customer, default_card, invoice_for_customer
 from billing.services import SetupAuthenticationRequired, card_setup_complete, payment_method_add
 
 # The card setup waiting for the bank's challenge, and where to go once it is answered.
@@ -102,14 +103,26 @@ def _own_invoice(request, number):
     return invoice
 
 
+def _own_credit_note(request, number):
+    credit_note = credit_note_for_customer(customer=request.user, number=number)
+    if credit_note is None:
+        raise Http404
+    return credit_note
+
+
+def _pdf_response(pdf: bytes, number: str) -> HttpResponse:
+    return HttpResponse(pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{number}.pdf"',
+    })
+
+
 @require_safe
 @login_required
 def invoice_detail(request, number):
     invoice = _own_invoice(request, number)
     return render(request, "billing/invoice_detail.html", {
         "invoice": invoice,
-        "customer": invoice.customer,
-        "vendor": settings.VENDOR,
+        "document": invoice_document(invoice),
     })
 
 
@@ -117,6 +130,21 @@ def invoice_detail(request, number):
 @login_required
 def invoice_pdf_download(request, number):
     invoice = _own_invoice(request, number)
-    return HttpResponse(invoice_pdf(invoice=invoice), content_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"',
+    return _pdf_response(invoice_pdf(invoice=invoice), invoice.number)
+
+
+@require_safe
+@login_required
+def credit_note_detail(request, number):
+    credit_note = _own_credit_note(request, number)
+    return render(request, "billing/credit_note_detail.html", {
+        "credit_note": credit_note,
+        "document": credit_note_document(credit_note),
     })
+
+
+@require_safe
+@login_required
+def credit_note_pdf_download(request, number):
+    credit_note = _own_credit_note(request, number)
+    return _pdf_response(credit_note_pdf(credit_note=credit_note), credit_note.number)

@@ -164,13 +164,24 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
 
-# The seller named on invoices and credit notes (French invoicing mentions).
+# The seller named on invoices and credit notes, with every mention French law asks of it
+# (CGI annexe II art. 242 nonies A, C. com. R123-237; DESIGN §14): legal name and form, share
+# capital, address (its parts for the Factur-X XML), SIREN, SIRET, RCS city, VAT number.
 VENDOR = {
-    "name": "Logiciels Exemple SAS",
-    "address": "12 rue de l'Exemple, 75002 Paris",
-    "siret": "123 456 789 00012",
-    "vat_number": "FR12123456789",
+    "name": env("VENDOR_NAME", default="Logiciels Exemple"),
+    "legal_form": env("VENDOR_LEGAL_FORM", default="SAS"),
+    "share_capital": env("VENDOR_SHARE_CAPITAL", default="10 000 €"),
+    "street": env("VENDOR_STREET", default="12 rue de l'Exemple"),
+    "postal_code": env("VENDOR_POSTAL_CODE", default="75002"),
+    "city": env("VENDOR_CITY", default="Paris"),
+    "country": env("VENDOR_COUNTRY", default="FR"),
+    "siren": env("VENDOR_SIREN", default="123 456 789"),
+    "siret": env("VENDOR_SIRET", default="123 456 789 00012"),
+    "rcs_city": env("VENDOR_RCS_CITY", default="Paris"),
+    "vat_number": env("VENDOR_VAT_NUMBER", default="FR12123456789"),
 }
+VENDOR["address"] = f"{VENDOR['street']}, {VENDOR['postal_code']} {VENDOR['city']}"
+VENDOR["rcs"] = f"RCS {VENDOR['rcs_city']} {VENDOR['siren']}"
 
 # Billing rules (DESIGN §3, §6, §10).
 DEFAULT_CURRENCY = "EUR"
