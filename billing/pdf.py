@@ -1,5 +1,5 @@
 """An invoice or a credit note as a PDF document: what its page shows, on one A4 page
-(DESIGN §9, §14)."""
+(DESIGN §9, §14); a professional's is a Factur-X (billing.facturx)."""
 
 from functools import cache
 from io import BytesIO
@@ -20,6 +20,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from billing.documents import Document, credit_note_document, invoice_document
+from billing.facturx import facturx_pdf
 from billing.templatetags.money import vat_percent
 from formats.dates import long_date
 
@@ -156,7 +157,8 @@ def _story(document: Document) -> list:
 
 
 def _pdf(document: Document, *, language: str) -> bytes:
-    """The document in ``language``, as the bytes of a PDF file."""
+    """The document in ``language``, as the bytes of a PDF file: a Factur-X for a
+    professional, a plain PDF for a consumer."""
     _register_fonts()
     buffer = BytesIO()
     with translation.override(language):
@@ -171,6 +173,8 @@ def _pdf(document: Document, *, language: str) -> bytes:
             author=document.seller["name"],
             lang=language,
         ).build(_story(document))
+        if document.business:
+            return facturx_pdf(buffer.getvalue(), document, language=language)
     return buffer.getvalue()
 
 

@@ -42,6 +42,7 @@ def reverse_charged(invoice: Invoice) -> Invoice:
     VAT number (DESIGN §3): 0 % VAT and the reverse charge. Set here directly, standing for
     that VAT treatment."""
     invoice.lines.update(vat_cents=0, total_cents=invoice.net_cents)
+    invoice.charges.update(amount_cents=invoice.net_cents)
     invoice.vat_rate, invoice.vat_cents, invoice.total_cents = 0, 0, invoice.net_cents
     invoice.reverse_charge = True
     invoice.save(update_fields=["vat_rate", "vat_cents", "total_cents", "reverse_charge"])
