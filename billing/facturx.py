@@ -43,6 +43,7 @@ INVOICE_TYPE, CREDIT_NOTE_TYPE = "380", "381"  # UNTDID 1001
 BANK_CARD = "48"  # UNTDID 4461: payment means
 SIREN_SCHEME, SIRET_SCHEME = "0002", "0009"  # ISO 6523 identifier schemes
 PAID_TO_DATE = "72"  # UNTDID 2005: VAT on services is due when paid (French "encaissements")
+NOT_SUBJECT = "O"  # UNCL 5305: services outside the scope of tax
 
 
 def _el(parent, tag, text=None, namespace=RAM, **attributes):
@@ -76,7 +77,7 @@ def vat_category(document: Document, rate) -> tuple[str, str, str]:
         return "AE", document.reverse_charge_mention, "VATEX-EU-AE"
     if Decimal(rate) > 0:
         return "S", "", ""
-    return "O", _("Hors du champ de la TVA française"), "VATEX-EU-O"
+    return NOT_SUBJECT, _("Hors du champ de la TVA française"), "VATEX-EU-O"
 
 
 def _address(party, *, lines, postal_code="", city="", country):
@@ -138,8 +139,10 @@ def _line_item(transaction, number, line, document: Document):
     settlement = _el(item, "SpecifiedLineTradeSettlement")
     tax = _el(settlement, "ApplicableTradeTax")
     _el(tax, "TypeCode", "VAT")
-    _el(tax, "CategoryCode", vat_category(document, line.vat_rate)[0])
-    _el(tax, "RateApplicablePercent", _rate(line.vat_rate))
+    category = vat_category(document, line.vat_rate)[0]
+    _el(tax, "CategoryCode", category)
+    if category != NOT_SUBJECT:  # no rate for what is not subject to VAT (BR-O-05)
+        _el(tax, "RateApplicablePercent", _rate(line.vat_rate))
     period = _el(settlement, "BillingSpecifiedPeriod")
     _date(period, "StartDateTime", document.period_start)
     _date(period, "EndDateTime", document.period_end)
@@ -170,7 +173,8 @@ def _settlement(transaction, document: Document):
             _el(tax, "ExemptionReasonCode", reason_code)
         if category == "S":
             _el(tax, "DueDateTypeCode", PAID_TO_DATE)
-        _el(tax, "RateApplicablePercent", _rate(vat.rate))
+        if category != NOT_SUBJECT:
+            _el(tax, "RateApplicablePercent", _rate(vat.rate))
     period = _el(settlement, "BillingSpecifiedPeriod")
     _date(period, "StartDateTime", document.period_start)
     _date(period, "EndDateTime", document.period_end)
@@ -213,7 +217,8 @@ def facturx_xml(document: Document) -> bytes:
         _line_item(transaction, number, line, document)
     agreement = _el(transaction, "ApplicableHeaderTradeAgreement")
     # Not subject to VAT ("O"): neither party's VAT number is given (EN 16931 BR-O-02).
-    in_scope = any(vat_category(document, vat.rate)[0] != "O" for vat in document.vat_amounts)
+    in_scope = any(vat_category(document, vat.rate)[0] != NOT_SUBJECT
+                   for vat in document.vat_amounts)
     _seller(agreement, document, with_vat_number=in_scope)
     _buyer(agreement, document, with_vat_number=in_scope)
     _el(transaction, "ApplicableHeaderTradeDelivery")

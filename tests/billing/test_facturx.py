@@ -21,7 +21,7 @@ from tests.billing.documents import (
     paid_invoice,
     reverse_charge_invoice,
 )
-from tests.factories import card_token, days, subscribed
+from tests.factories import UserFactory, card_token, days, subscribed
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +201,21 @@ def test_an_unpaid_business_invoice_is_due_on_its_issue_day(now):
             totals["DuePayableAmount"]) == (invoice.total_cents, 0, invoice.total_cents)
     assert _text(tree, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString"
                  ) == "20260310"
+
+
+def test_a_business_outside_the_eu_is_not_subject_to_french_vat(now):
+    # given: no VAT outside the EU (DESIGN §3)
+    customer = UserFactory(customer_type="business", company_name="Example Inc.",
+                           billing_country="US", address_line1="1 Main Street",
+                           postal_code="10001", city="New York")
+    invoice = paid_invoice(customer, at=now - days(3))
+    # when
+    xml = _embedded_xml(invoice_pdf(invoice=invoice))
+    # then
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931") is True
+    tree = etree.fromstring(xml)
+    assert set(tree.xpath("//ram:CategoryCode/text()", namespaces=NS)) == {"O"}
+    assert tree.xpath("//ram:RateApplicablePercent", namespaces=NS) == []  # BR-O-05
+    assert tree.xpath("//ram:SpecifiedTaxRegistration", namespaces=NS) == []  # BR-O-02
+    assert _text(tree, "//ram:ExemptionReasonCode") == "VATEX-EU-O"
+    assert _totals(tree)["GrandTotalAmount"] == invoice.total_cents == 8250
