@@ -46,6 +46,7 @@ INVOICE_PREFIX = "F"
 CREDIT_NOTE_PREFIX = "A"
 NOT_ATTEMPTED = "not_attempted"
 PROVIDER_ERROR = "provider_error"
+CANCELED = "canceled"  # what providers answer for a payment given up while it waited
 # A charge that may still move money: nothing else may charge its invoice meanwhile.
 IN_PROGRESS = (Charge.Status.PENDING, Charge.Status.UNKNOWN, Charge.Status.REQUIRES_ACTION)
 
@@ -114,6 +115,9 @@ def payment_method_save(*, customer, setup: CardSetup, now=None) -> PaymentMetho
     with transaction.atomic():
         # Serialize a customer's card changes: two at once would both insert a default card.
         get_user_model().objects.select_for_update().get(pk=customer.pk)
+        saved = customer.payment_methods.filter(provider_token=setup.token).first()
+        if saved is not None:
+            return saved  # the same setup saved again (a second return from the bank)
         customer.payment_methods.filter(is_default=True).update(is_default=False)
         return PaymentMethod.objects.create(
             customer=customer,
@@ -406,8 +410,10 @@ def _charge_cancel_waiting(charge, *, now) -> Charge | None:
         return _ask_again(charge, at=now + provider_retry_delay(1))
     if result.succeeded:
         return _charge_succeeded(charge, now=now, reference=result.reference)
-    return _charge_failed(charge, now=now, code="authentication_abandoned",
-                          kind=FailureKind.AUTHENTICATION_REQUIRED)
+    # Cancelled by us, unless the cardholder had refused the challenge first (its own code).
+    code = (result.failure_code if result.failure_code not in ("", CANCELED)
+            else "authentication_abandoned")
+    return _charge_failed(charge, now=now, code=code, kind=FailureKind.AUTHENTICATION_REQUIRED)
 
 
 def _lookup_quietly(gateway, idempotency_key):

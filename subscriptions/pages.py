@@ -1,10 +1,12 @@
 """The read model of "Abonnement et facturation" (DESIGN §9): each subscription with its
 prices, its open invoice and which actions apply, decided by the predicates of rules.py."""
 
-from billing.models import Invoice
+from django.urls import reverse
+
+from billing.models import Charge, Invoice
 from billing.selectors import plan_price
 from subscriptions.models import Status
-from subscriptions.payment_links import confirm_link_path
+from subscriptions.payment_links import confirm_link_path, confirm_link_token
 from subscriptions.rules import (
     cancel_refusal,
     confirm_payment_refusal,
@@ -51,3 +53,17 @@ def billing_page(*, customer, now) -> list:
             else None
         )
     return subscriptions
+
+
+def payments_awaiting_the_bank(*, customer) -> list:
+    """The customer's own first payments and plan changes waiting for their 3-D Secure, each
+    with ``challenge_url``: the billing page offers to finish them (until they are given up,
+    billing.dunning.challenge_deadline)."""
+    charges = list(Charge.objects.filter(
+        invoice__customer=customer, status=Charge.Status.REQUIRES_ACTION,
+        invoice__kind__in=[Invoice.Kind.INITIAL, Invoice.Kind.PRORATION],
+    ).select_related("invoice__plan"))
+    for charge in charges:
+        charge.challenge_url = reverse("subscriptions:confirm_payment_challenge",
+                                       args=[confirm_link_token(invoice=charge.invoice)])
+    return charges

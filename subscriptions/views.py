@@ -18,7 +18,7 @@ from legal.services import terms_acceptance_record
 from subscriptions.confirm_views import challenge_redirect, payment_answered
 from subscriptions.forms import CancelForm
 from subscriptions.models import RUNNING_STATUSES, Plan, Subscription
-from subscriptions.pages import billing_page
+from subscriptions.pages import billing_page, payments_awaiting_the_bank
 from subscriptions.rules import cancel_refusal, refusal_message, restart_refusal
 from subscriptions.selectors import cancellation_quote, customer_subscriptions, sellable_plans
 from subscriptions.services import (
@@ -127,6 +127,7 @@ def billing(request):
             subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")
     return render(request, "subscriptions/billing.html", {
         "subscriptions": subscriptions,
+        "awaiting_the_bank": payments_awaiting_the_bank(customer=request.user),
         "card": default_card(customer=request.user),
     })
 
