@@ -32,7 +32,7 @@ from billing.models import Charge
 from billing.parsing import WholeNumberField, euros_to_cents
 from billing.selectors import default_card
 from billing.templatetags.money import money
-from formats.dates import long_date, long_datetime, short_datetime
+from formats.dates import long_date, long_datetime
 from subscriptions.models import (
     RUNNING_STATUSES,
     Actor,
@@ -312,7 +312,7 @@ class ResendEmailForm(ActionKeyForm):
         super().__init__(*args, **kwargs)
         self.emails = {email.pk: email for email in subscription.emails.order_by("created_at")}
         self.fields["email"].choices = [
-            (email.pk, f"{short_datetime(email.created_at)} — "
+            (email.pk, f"{long_datetime(email.created_at)} — "
                        f"{email.subject} ({email.get_status_display()})")
             for email in self.emails.values()
         ]

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from formats.dates import short_datetime
+from formats.dates import long_datetime
 
 
 class Interval(models.TextChoices):
@@ -154,4 +154,4 @@ class SubscriptionEvent(models.Model):
         verbose_name = _("événement")
 
     def __str__(self):
-        return f"{self.get_kind_display()} ({short_datetime(self.at)})"
+        return f"{self.get_kind_display()} ({long_datetime(self.at)})"

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from formats.dates import short_datetime
+from formats.dates import long_datetime
 
 
 class SupportRequest(models.Model):
@@ -121,4 +121,4 @@ class SupportMessage(models.Model):
         verbose_name_plural = _("messages de support")
 
     def __str__(self):
-        return f"{self.get_author_display()} · {short_datetime(self.created_at)}"
+        return f"{self.get_author_display()} · {long_datetime(self.created_at)}"
