@@ -7,8 +7,7 @@ from xml.sax.saxutils import escape
 
 import reportlab
 from django.conf import settings
-from django.template.defaultfilters import date as date_filter
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
@@ -20,6 +19,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from billing.templatetags.money import money, vat_percent
+from formats.dates import long_date
 
 # Bitstream Vera ships with reportlab; unlike the PDF core fonts it is embedded, so any
 # reader shows "€", accents and the non-breaking spaces of French amounts the same way.
@@ -62,7 +62,7 @@ def _amount(cents, invoice, style=NUMBER) -> Paragraph:
 
 
 def _day(instant) -> str:
-    return date_filter(timezone.localtime(instant), "j F Y")
+    return long_date(instant)
 
 
 def _facts(rows) -> Table:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from formats.dates import long_datetime
+
 
 class Interval(models.TextChoices):
     MONTH = "month", _("mensuel")
@@ -152,4 +154,4 @@ class SubscriptionEvent(models.Model):
         verbose_name = _("événement")
 
     def __str__(self):
-        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M})"
+        return f"{self.get_kind_display()} ({long_datetime(self.at)})"

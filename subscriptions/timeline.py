@@ -4,11 +4,11 @@ refunds and emails merged in time order, each with who did it. Four queries, how
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from billing.dunning import FAILURE_REASONS
 from billing.models import Charge, Refund
+from formats.dates import long_datetime
 from notifications.models import OutboxEmail
 from subscriptions.models import Actor, CancelReason, EndReason, SubscriptionEvent
 
@@ -148,7 +148,7 @@ def _when(value) -> str:
         instant = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return str(value)
-    return formats.date_format(timezone.localtime(instant), "SHORT_DATETIME_FORMAT")
+    return long_datetime(instant)
 
 
 def _choice_label(choices, value) -> str:

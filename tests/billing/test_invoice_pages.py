@@ -211,7 +211,7 @@ def test_an_english_speaking_customer_reads_the_page_and_the_pdf_in_english(clie
         assert "€99.00" in text
         assert "€82.50" in text
         assert "Paid" in text
-        assert "10 March 2026" in text
+        assert "March 10, 2026" in text
     assert "Total incl. VAT €99.00" in pdf
     assert "VAT 20% €16.50" in pdf
     assert "Print" in page

@@ -142,8 +142,8 @@ def test_monthly_last_second_of_the_refund_window_ends_now_and_refunds_everythin
     assert_cancelled_event(subscription, now=now, rule="refund_window", refund_cents=990,
                            ends_at=now)
     assert_one_email(subscription, mailoutbox, contains=[
-        "le 10 mars 2026 à 09:30",
-        "Date d'effet : 10 mars 2026 à 09:30",
+        "le 10 mars 2026 à 9 h 30",
+        "Date d'effet : 10 mars 2026 à 9 h 30",
         f"Remboursement : 9,90{NBSP}€",
     ])
 
