@@ -5,7 +5,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
-from accounts.selectors import customer_data_export, running_subscriptions
+from accounts.selectors import customer_data_export, deletion_page
 from accounts.services import AccountDeletionError, account_delete
 
 
@@ -121,7 +121,9 @@ def account_delete_confirm(request):
             messages.success(request, _("Votre compte a été supprimé. Vos factures sont "
                                         "conservées, anonymisées, comme la loi l'exige."))
             return redirect("home")
+    running = deletion_page(customer=request.user, now=timezone.now())
     return render(request, "accounts/delete_confirm.html", {
         "form": form,
-        "running": running_subscriptions(customer=request.user),
+        "running": running,
+        "runs_on": [s for s in running if s.runs_until],
     })

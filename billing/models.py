@@ -216,6 +216,7 @@ class Refund(models.Model):
         CANCELLATION = "cancellation", _("Résiliation")
         STAFF = "staff", _("Geste du support")
         UNCOLLECTED = "uncollected", _("Paiement reçu pour une facture annulée")
+        WITHDRAWAL = "withdrawal", _("Rétractation")
 
     charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="refunds")
     amount_cents = models.PositiveIntegerField()

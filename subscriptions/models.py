@@ -45,6 +45,7 @@ class EndReason(models.TextChoices):
     REFUNDED = "refunded", _("remboursé")
     UNPAID = "unpaid", _("impayé")
     TERMINATED_BY_SUPPORT = "terminated_by_support", _("terminé par le support")
+    WITHDRAWN = "withdrawn", _("rétractation")
 
 
 class Channel(models.TextChoices):
@@ -106,6 +107,11 @@ class Subscription(models.Model):
     def is_running(self):
         return self.status in RUNNING_STATUSES
 
+    @property
+    def reference(self) -> str:
+        """The subscription's part of the contract reference (with the customer number)."""
+        return f"ABO-{self.pk:06d}"
+
 
 class Actor(models.TextChoices):
     CUSTOMER = "customer", _("client")
@@ -138,6 +144,8 @@ class SubscriptionEvent(models.Model):
         # A chargeback: the cardholder contested a payment with their bank (DESIGN §13).
         DISPUTE_OPENED = "dispute_opened", _("Litige ouvert (paiement contesté)")
         DISPUTE_CLOSED = "dispute_closed", _("Litige clos")
+        # The customer's withdrawal statement (DESIGN §8), received at ``at``.
+        WITHDRAWN = "withdrawn", _("Rétractation")
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -1,11 +1,13 @@
 """The read model of "Abonnement et facturation" (DESIGN §9): each subscription with its
 prices, its open invoice and which actions apply, decided by the predicates of rules.py."""
 
+from datetime import timedelta
+
 from django.urls import reverse
 
 from billing.models import Charge, Invoice
 from billing.selectors import plan_price
-from subscriptions.models import Status
+from subscriptions.models import RUNNING_STATUSES, Channel, Status
 from subscriptions.payment_links import confirm_link_path, confirm_link_token
 from subscriptions.rules import (
     cancel_refusal,
@@ -14,8 +16,14 @@ from subscriptions.rules import (
     plan_change_refusal,
     reactivate_refusal,
     restart_refusal,
+    withdrawal_refusal,
 )
-from subscriptions.selectors import cancellation_quote, customer_subscriptions
+from subscriptions.selectors import (
+    cancellation_quote,
+    customer_subscriptions,
+    withdrawal_events,
+    withdrawal_until,
+)
 
 
 def billing_page(*, customer, now) -> list:
@@ -23,9 +31,18 @@ def billing_page(*, customer, now) -> list:
     ``next_price``, ``open_invoice``, ``quote`` (the cancellation terms, when it can be
     cancelled) and ``can_change_plan``, ``can_reactivate``, ``can_pay_now``, ``can_restart``;
     ``confirm_payment_url``, the "Confirmer votre paiement" banner's link, when the open
-    invoice waits for the customer's 3-D Secure."""
+    invoice waits for the customer's 3-D Secure; ``withdrawal_until``, the last day of
+    "Renoncer au contrat ici", while it may be withdrawn, and ``withdrawals``, its withdrawal
+    statements (their acknowledgements, in the history)."""
     subscriptions = list(customer_subscriptions(customer=customer))
+    withdrawals = list(withdrawal_events(customer=customer))
     for subscription in subscriptions:
+        subscription.withdrawal_until = (
+            withdrawal_until(subscription)
+            if withdrawal_refusal(subscription, now=now) is None else None
+        )
+        subscription.withdrawals = [event for event in withdrawals
+                                    if event.subscription_id == subscription.pk]
         country = customer.billing_country
         subscription.price = plan_price(plan=subscription.plan, country=country)
         subscription.next_price = plan_price(
@@ -67,3 +84,16 @@ def payments_awaiting_the_bank(*, customer) -> list:
         charge.challenge_url = reverse("subscriptions:confirm_payment_challenge",
                                        args=[confirm_link_token(invoice=charge.invoice)])
     return charges
+
+
+# Generous: the withdrawal period is 14 days, extended by a few over weekends and holidays.
+WITHDRAWAL_LOOKBACK = timedelta(days=30)
+
+
+def withdrawable_subscriptions(*, customer, now) -> list:
+    """The customer's subscriptions that "Renoncer au contrat ici" may withdraw now."""
+    recent = customer.subscriptions.filter(
+        status__in=RUNNING_STATUSES, channel=Channel.DIRECT,
+        started_at__gt=now - WITHDRAWAL_LOOKBACK,
+    ).select_related("plan").order_by("-started_at")
+    return [s for s in recent if withdrawal_refusal(s, now=now) is None]

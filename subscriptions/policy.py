@@ -1,4 +1,5 @@
-"""What cancelling does, by when it happens (DESIGN §8): a pure function of its inputs."""
+"""What cancelling does, by when it happens (DESIGN §8), and what a withdrawal does: pure
+functions of their inputs."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from subscriptions.periods import add_days, add_months, period_at
 
 
 class Rule:
+    WITHDRAWAL = "withdrawal"
     REFUND_WINDOW = "refund_window"
     RENEWAL_REFUND_WINDOW = "renewal_refund_window"
     COMMITMENT = "commitment"
@@ -109,3 +111,11 @@ def cancellation_terms(
         Rule.ANNUAL, False, min(slice_now.end, current_period_end),
         RefundScope.CURRENT_PERIOD if refund_cents else RefundScope.NONE, refund_cents,
     )
+
+
+def withdrawal_terms(*, paid: PaidSoFar, now: datetime) -> CancellationTerms:
+    """A withdrawal (droit de rétractation, DESIGN §8) ends the contract now and refunds
+    everything paid for it, as the 14-day row of the cancellation table does, whatever the
+    plan's own refund window: the law promises it for the whole withdrawal period."""
+    return CancellationTerms(Rule.WITHDRAWAL, True, now, RefundScope.EVERYTHING_PAID,
+                             paid.subscription_refundable_cents)

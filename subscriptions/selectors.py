@@ -10,7 +10,14 @@ from billing.amounts import price_paid_for_period_cents
 from billing.models import Charge, Invoice, Refund
 from subscriptions.models import Channel, Plan, Status, Subscription, SubscriptionEvent
 from subscriptions.periods import whole_seconds
-from subscriptions.policy import CancellationTerms, PaidSoFar, PlanTerms, cancellation_terms
+from subscriptions.policy import (
+    CancellationTerms,
+    PaidSoFar,
+    PlanTerms,
+    cancellation_terms,
+    withdrawal_terms,
+)
+from subscriptions.withdrawal_period import withdrawal_last_day
 
 
 def business_tz() -> ZoneInfo:
@@ -121,6 +128,25 @@ def cancellation_quote(*, subscription, now, charges=None) -> CancellationTerms:
         now=now,
         tz=business_tz(),
     )
+
+
+def withdrawal_quote(*, subscription, now, charges=None) -> CancellationTerms:
+    """What withdrawing now does: the end now and the refund of everything paid."""
+    if charges is None:
+        charges = succeeded_charges_with_refundable(subscription=subscription)
+    return withdrawal_terms(paid=paid_so_far(subscription=subscription, charges=charges), now=now)
+
+
+def withdrawal_until(subscription):
+    """The last day the customer may withdraw (inclusive), as the pages say it."""
+    return withdrawal_last_day(concluded_at=subscription.started_at, tz=business_tz())
+
+
+def withdrawal_events(*, customer):
+    """The customer's withdrawal statements (their acknowledgements), latest first."""
+    return SubscriptionEvent.objects.filter(
+        kind=SubscriptionEvent.Kind.WITHDRAWN, subscription__customer=customer
+    ).select_related("subscription__plan").order_by("-at", "-id")
 
 
 def cancellation_refunded(*, subscription) -> bool:

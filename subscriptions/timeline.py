@@ -170,6 +170,10 @@ def _event_details(kind, data) -> str:
         return " — ".join(parts)
     if kind == Kind.ENDED:
         return _choice_label(EndReason, data.get("reason", ""))
+    if kind == Kind.WITHDRAWN:
+        return _("déclaration reçue le %(date)s, au nom de %(name)s — accusé de réception à "
+                 "%(email)s") % {"date": _when(data.get("received_at")),
+                                 "name": data.get("name", ""), "email": data.get("email", "")}
     if kind in (Kind.PLAN_CHANGED, Kind.PLAN_CHANGE_SCHEDULED):
         return f"{data.get('from', '')} → {data.get('to', '')} {data.get('invoice', '')}".strip()
     if kind == Kind.PLAN_CHANGE_WITHDRAWN:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions import change_views, confirm_views, views
+from subscriptions import change_views, confirm_views, views, withdraw_views
 from subscriptions.email_cancel_views import email_cancel
 
 app_name = "subscriptions"
@@ -22,6 +22,10 @@ urlpatterns = [
     path("compte/abonnement/<int:pk>/changement-prevu/annuler/", change_views.change_withdraw,
          name="change_withdraw"),
     path("resilier/<str:token>/", email_cancel, name="email_cancel"),
+    path("compte/retractation/", withdraw_views.withdraw_shortcut, name="withdraw_shortcut"),
+    path("compte/abonnement/<int:pk>/retractation/", withdraw_views.withdraw, name="withdraw"),
+    path("compte/retractation/<int:pk>/accuse-de-reception/",
+         withdraw_views.withdrawal_acknowledgement, name="withdrawal_acknowledgement"),
     path("compte/paiement/<str:token>/", confirm_views.confirm_payment, name="confirm_payment"),
     path("compte/paiement/<str:token>/authentification/",
          confirm_views.confirm_payment_challenge, name="confirm_payment_challenge"),

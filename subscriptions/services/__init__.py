@@ -4,12 +4,15 @@ from .cancel import (
     subscription_cancel,
 )
 from .subscribe import SubscribeError, subscription_restart, subscription_subscribe
+from .withdraw import WithdrawalError, subscription_withdraw
 
 __all__ = [
     "CancellationError",
     "SubscribeError",
+    "WithdrawalError",
     "subscription_auto_renew_reactivate",
     "subscription_cancel",
     "subscription_restart",
     "subscription_subscribe",
+    "subscription_withdraw",
 ]

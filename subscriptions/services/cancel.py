@@ -49,8 +49,9 @@ def subscription_cancel(
         lifecycle.schedule_end(subscription, ends_at=terms.access_ends_at, reason=reason,
                                reason_detail=reason_detail, rule=terms.rule,
                                refund_cents=terms.refund_cents, who=who, now=now)
-        _refund(charges=_charges_in_scope(subscription, charges, terms.refund_scope),
-                amount_cents=terms.refund_cents, now=now)
+        refund_charges(charges=charges_in_scope(subscription, charges, terms.refund_scope),
+                       amount_cents=terms.refund_cents, reason=Refund.Reason.CANCELLATION,
+                       now=now)
         if terms.immediate:
             lifecycle.end(subscription, reason=EndReason.REFUNDED, at=now, now=now, who=who,
                           amount_cents=terms.refund_cents, data={"rule": terms.rule})
@@ -65,7 +66,8 @@ def subscription_cancel(
     return subscription, terms
 
 
-def _charges_in_scope(subscription, charges, scope):
+def charges_in_scope(subscription, charges, scope):
+    """The charges a refund of this scope is taken from (also a withdrawal's)."""
     if scope == RefundScope.EVERYTHING_PAID:
         return charges
     if scope == RefundScope.LAST_RENEWAL:
@@ -76,13 +78,14 @@ def _charges_in_scope(subscription, charges, scope):
     return []
 
 
-def _refund(*, charges, amount_cents, now) -> None:
+def refund_charges(*, charges, amount_cents, reason, now) -> None:
+    """Refund ``amount_cents`` from these charges, latest first, each at most its refundable
+    remainder; inside the caller's transaction (refund_create locks each charge)."""
     remaining = amount_cents
     for charge in reversed(charges):
         amount = min(remaining, charge.refundable_cents)
         if amount > 0:
-            refund_create(charge=charge, amount_cents=amount, reason=Refund.Reason.CANCELLATION,
-                          now=now)
+            refund_create(charge=charge, amount_cents=amount, reason=reason, now=now)
             remaining -= amount
 
 
