@@ -34,10 +34,11 @@ from legal.services import terms_notify_batch
 from notifications.models import OutboxEmail
 from subscriptions.demo import CUSTOMERS, STAFF, UNPAID
 from subscriptions.jobs import run_due_jobs
-from subscriptions.models import Plan, Subscription
+from subscriptions.models import Plan, Subscription, SubscriptionEvent
 from subscriptions.services import subscription_cancel
 from subscriptions.services.change_plan import subscription_upgrade
 from subscriptions.services.renew import subscription_pay_now
+from subscriptions.services.withdraw import subscription_withdraw
 from support.services import support_reply_add, support_request_create
 from tests.factories import (
     SUCCESS_CARD,
@@ -194,6 +195,10 @@ def url_parameters(customer, name, pattern) -> list[dict]:
         return emailed_tokens(customer, pattern)
     if name.startswith("legal:"):
         pks = TermsVersion.objects.filter(published_at__isnull=False).values_list("pk", flat=True)
+    elif name == "subscriptions:withdrawal_acknowledgement":
+        pks = SubscriptionEvent.objects.filter(
+            subscription__customer=customer, kind=SubscriptionEvent.Kind.WITHDRAWN,
+        ).values_list("pk", flat=True)
     else:
         pks = Subscription.objects.filter(customer=customer).values_list("pk", flat=True)
     known = {
@@ -243,6 +248,10 @@ def read_customer_pages(shown, *, moment, label):
                             # in the customer's language, whatever the page's (a document)
                             shown.append((where, customer.preferred_language,
                                           pdf_text(response.content)))
+                        elif name.startswith("legal:") and language == "en":
+                            # The terms are written in French only (an English version of
+                            # each is issue 13's); their dates are checked on the French pages.
+                            continue
                         elif content_type.startswith("text/html"):
                             shown.append((where, language,
                                           html_text(response.content.decode())))
@@ -332,7 +341,8 @@ def test_every_page_and_email_of_the_demo_writes_its_dates_the_languages_way(
         subscription_cancel(subscription=camille, reason="too_expensive",
                             actor_user=camille.customer)
         ines = Subscription.objects.get(customer__email="nouveau@example.com")
-        subscription_cancel(subscription=ines, reason="other", actor_user=ines.customer)
+        subscription_withdraw(subscription=ines, name=ines.customer.get_full_name(),
+                              email=ines.customer.email, actor_user=ines.customer)
         lea = User.objects.get(email="engagement@example.com")
         saved_card(lea, AUTHENTICATE_ALWAYS, DEMO_AT)
         louis = User.objects.get(email="annuel@example.com")
