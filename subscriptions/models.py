@@ -104,6 +104,15 @@ class Subscription(models.Model):
     def is_running(self):
         return self.status in RUNNING_STATUSES
 
+    @property
+    def reference(self) -> str:
+        """The contract's reference for the customer (with their customer number), e.g.
+        ``S00000042``: readable, stable, derived from the row's id."""
+        return f"{REFERENCE_PREFIX}{self.pk:08d}" if self.pk else ""
+
+
+REFERENCE_PREFIX = "S"
+
 
 class Actor(models.TextChoices):
     CUSTOMER = "customer", _("client")

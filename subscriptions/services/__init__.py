@@ -1,5 +1,6 @@
 from .cancel import (
     CancellationError,
+    Requester,
     subscription_auto_renew_reactivate,
     subscription_cancel,
 )
@@ -7,6 +8,7 @@ from .subscribe import SubscribeError, subscription_restart, subscription_subscr
 
 __all__ = [
     "CancellationError",
+    "Requester",
     "SubscribeError",
     "subscription_auto_renew_reactivate",
     "subscription_cancel",

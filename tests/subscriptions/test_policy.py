@@ -547,13 +547,15 @@ def test_monthly_commitment_ends_at_the_end_of_the_last_committed_period():
     # when
     terms = terms_for(plan=plan, started_at=started_at, now=paris(2026, 5, 15, 9, 30),
                       period_index=3, paid=paid)
-    # then
+    # then: the renewals of May 31 to December 31, 2026 remain due
     assert terms == CancellationTerms(
         rule=Rule.COMMITMENT,
         immediate=False,
         access_ends_at=paris(2027, 1, 31, 9, 30),
         refund_scope=RefundScope.NONE,
         refund_cents=0,
+        renewals_due=8,
+        renewals_due_cents=0,
     )
 
 
