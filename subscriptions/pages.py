@@ -13,7 +13,12 @@ from subscriptions.rules import (
     reactivate_refusal,
     restart_refusal,
 )
-from subscriptions.selectors import cancellation_quote, customer_subscriptions
+from subscriptions.selectors import (
+    business_tz,
+    cancellation_effective_bounds,
+    cancellation_quote,
+    customer_subscriptions,
+)
 
 
 def billing_page(*, customer, now) -> list:
@@ -51,3 +56,28 @@ def billing_page(*, customer, now) -> list:
             else None
         )
     return subscriptions
+
+
+def cancellable_subscriptions(*, customer, now) -> list:
+    """What the footer's "Résilier mon contrat" may résilier, latest first (one at most,
+    in practice: a second subscription cannot start while one runs)."""
+    return [subscription for subscription in customer_subscriptions(customer=customer)
+            if cancel_refusal(subscription, now=now) is None]
+
+
+def resiliation_recap(*, subscription, now, chosen=None) -> dict:
+    """The recap "Résilier votre contrat" (D215-2): the terms it states (``chosen``, those of
+    the date the customer chose, or the earliest) and the effective dates that may be chosen."""
+    earliest_quote = cancellation_quote(subscription=subscription, now=now)
+    earliest, latest = cancellation_effective_bounds(subscription=subscription,
+                                                     quote=earliest_quote)
+    tz = business_tz()
+    return {
+        "subscription": subscription,
+        "quote": chosen or earliest_quote,
+        "earliest": earliest,
+        "latest": latest,
+        "earliest_day": earliest.astimezone(tz).date(),
+        "latest_day": latest.astimezone(tz).date(),
+    }
+

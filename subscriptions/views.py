@@ -14,7 +14,7 @@ from legal.services import terms_acceptance_record
 from subscriptions.confirm_views import payment_answered
 from subscriptions.forms import CancelForm, ResiliationForm
 from subscriptions.models import RUNNING_STATUSES, Plan, Subscription
-from subscriptions.pages import billing_page
+from subscriptions.pages import billing_page, cancellable_subscriptions, resiliation_recap
 from subscriptions.rules import (
     cancel_refusal,
     reactivate_refusal,
@@ -22,11 +22,8 @@ from subscriptions.rules import (
     restart_refusal,
 )
 from subscriptions.selectors import (
-    business_tz,
     cancellation_acknowledgement,
-    cancellation_effective_bounds,
     cancellation_quote,
-    customer_subscriptions,
     sellable_plans,
 )
 from subscriptions.services import (
@@ -204,8 +201,7 @@ def cancel_shortcut(request):
     later effective date ("Vérifier" shows its effects, changing nothing) and confirms with
     "Confirmer ma demande de résiliation". Confirmed, it leads to the acknowledgement."""
     now = timezone.now()
-    cancellable = [s for s in customer_subscriptions(customer=request.user)
-                   if cancel_refusal(s, now=now) is None]
+    cancellable = cancellable_subscriptions(customer=request.user, now=now)
     if request.method != "POST" and not cancellable:
         messages.info(request, _("Vous n'avez aucun abonnement à résilier."))
         return redirect("subscriptions:billing")
@@ -232,19 +228,9 @@ def cancel_shortcut(request):
         else:
             # Submitted again (already done): the same acknowledgement.
             return redirect("subscriptions:resiliation_receipt", subscription.pk)
-    subscription = form.subscription
-    earliest_quote = cancellation_quote(subscription=subscription, now=now)
-    earliest, latest = cancellation_effective_bounds(subscription=subscription,
-                                                     quote=earliest_quote)
-    tz = business_tz()
     return render(request, "subscriptions/resiliation.html", {
-        "subscription": subscription,
         "form": form,
-        "quote": form.quote or earliest_quote,
-        "earliest": earliest,
-        "latest": latest,
-        "earliest_day": earliest.astimezone(tz).date(),
-        "latest_day": latest.astimezone(tz).date(),
+        **resiliation_recap(subscription=form.subscription, now=now, chosen=form.quote),
     })
 
 
