@@ -109,8 +109,12 @@ class Subscription(models.Model):
 
     @property
     def reference(self) -> str:
-        """The subscription's part of the contract reference (with the customer number)."""
-        return f"ABO-{self.pk:06d}"
+        """The contract's reference for the customer (with their customer number), e.g.
+        ``S00000042``: readable, stable, derived from the row's id."""
+        return f"{REFERENCE_PREFIX}{self.pk:08d}" if self.pk else ""
+
+
+REFERENCE_PREFIX = "S"
 
 
 class Actor(models.TextChoices):

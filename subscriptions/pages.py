@@ -19,6 +19,8 @@ from subscriptions.rules import (
     withdrawal_refusal,
 )
 from subscriptions.selectors import (
+    business_tz,
+    cancellation_effective_bounds,
     cancellation_quote,
     customer_subscriptions,
     withdrawal_events,
@@ -97,3 +99,28 @@ def withdrawable_subscriptions(*, customer, now) -> list:
         started_at__gt=now - WITHDRAWAL_LOOKBACK,
     ).select_related("plan").order_by("-started_at")
     return [s for s in recent if withdrawal_refusal(s, now=now) is None]
+
+
+def cancellable_subscriptions(*, customer, now) -> list:
+    """What the footer's "Résilier mon contrat" may résilier, latest first (one at most,
+    in practice: a second subscription cannot start while one runs)."""
+    return [subscription for subscription in customer_subscriptions(customer=customer)
+            if cancel_refusal(subscription, now=now) is None]
+
+
+def resiliation_recap(*, subscription, now, chosen=None) -> dict:
+    """The recap "Résilier votre contrat" (D215-2): the terms it states (``chosen``, those of
+    the date the customer chose, or the earliest) and the effective dates that may be chosen."""
+    earliest_quote = cancellation_quote(subscription=subscription, now=now)
+    earliest, latest = cancellation_effective_bounds(subscription=subscription,
+                                                     quote=earliest_quote)
+    tz = business_tz()
+    return {
+        "subscription": subscription,
+        "quote": chosen or earliest_quote,
+        "earliest": earliest,
+        "latest": latest,
+        "earliest_day": earliest.astimezone(tz).date(),
+        "latest_day": latest.astimezone(tz).date(),
+    }
+

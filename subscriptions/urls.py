@@ -13,6 +13,8 @@ urlpatterns = [
     path("compte/abonnement/<int:pk>/payer/", views.pay_now, name="pay_now"),
     path("compte/abonnement/<int:pk>/renouveler/", views.restart, name="restart"),
     path("compte/resilier/", views.cancel_shortcut, name="cancel_shortcut"),
+    path("compte/abonnement/<int:pk>/resiliation/", views.resiliation_receipt,
+         name="resiliation_receipt"),
     path("compte/abonnement/<int:pk>/formule/", change_views.change_options,
          name="change_options"),
     path("compte/abonnement/<int:pk>/formule/<slug:code>/", change_views.change_confirm,

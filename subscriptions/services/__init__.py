@@ -1,5 +1,6 @@
 from .cancel import (
     CancellationError,
+    Requester,
     subscription_auto_renew_reactivate,
     subscription_cancel,
 )
@@ -8,6 +9,7 @@ from .withdraw import WithdrawalError, subscription_withdraw
 
 __all__ = [
     "CancellationError",
+    "Requester",
     "SubscribeError",
     "WithdrawalError",
     "subscription_auto_renew_reactivate",
