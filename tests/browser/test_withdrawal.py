@@ -67,7 +67,7 @@ def test_keyboard_only_without_javascript_from_the_subscription_section(nojs_pag
     expect(page).to_have_url(re.compile(rf"/compte/abonnement/{subscription.pk}/retractation/$"))
     expect(page.get_by_role("heading", name="Renoncer au contrat")).to_be_visible()
     expect(page.locator(".contract-reference")).to_have_text(
-        f"{subscription.customer.customer_number} · ABO-{subscription.pk:06d}")
+        f"{subscription.customer.customer_number} · {subscription.reference}")
     name = page.get_by_label("Votre nom")
     email = page.get_by_label("Adresse e-mail pour l'accusé de réception")
     expect(name).to_have_value("Camille Martin")

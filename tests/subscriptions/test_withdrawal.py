@@ -197,7 +197,7 @@ def test_the_statement_shows_name_reference_and_the_address_prefilled(
     assert 'name="email" value="camille@example.com"' in page
     assert f'<dd class="customer-number">{customer.customer_number}</dd>' in page
     assert (f'<dd class="contract-reference">{customer.customer_number} · '
-            f"ABO-{subscription.pk:06d}</dd>") in page
+            f"{subscription.reference}</dd>") in page
     assert "conclu le 7 mars 2026 à 9 h 30" in page
     # the fourteenth day, Saturday 21 March, runs on to Monday 23 March
     assert "jusqu'au 23 mars 2026 inclus" in page
@@ -222,7 +222,7 @@ def test_confirming_ends_refunds_everything_and_acknowledges_once(
     assert_withdrawn_once(subscription, refund_cents=990, now=now)
     assert (event.at, event.amount_cents, event.data["name"], event.data["email"],
             event.data["reference"], event.data["customer_number"]) == (
-        now, 990, "Camille Durand", "perso@example.org", f"ABO-{subscription.pk:06d}",
+        now, 990, "Camille Durand", "perso@example.org", f"{subscription.reference}",
         customer.customer_number)
     assert subscription.events.get(kind=Kind.ENDED).data["reason"] == EndReason.WITHDRAWN
     # one email, to the address given, restating it with the date and time received
@@ -235,7 +235,7 @@ def test_confirming_ends_refunds_everything_and_acknowledges_once(
         assert "Nous avons bien reçu votre rétractation" in body
         assert "10 mars 2026 à 9 h 30" in body
         assert "Camille Durand" in body
-        assert f"{customer.customer_number} · ABO-{subscription.pk:06d}" in body
+        assert f"{customer.customer_number} · {subscription.reference}" in body
         assert f"9,90{NBSP}€" in body
         assert "au plus tard le 24 mars 2026" in body
         assert ack_url in body
