@@ -439,7 +439,6 @@ def test_the_cancellation_email_gives_the_effective_date_as_1er_juin_2027():
         assert "le 20 mai 2027 à 15 h 00" in body
         assert "Date d'effet : 1er juin 2027" in body
         assert "1 juin" not in body
-    assert "jusqu'au 1er juin 2027" in email.body_text
     email = OutboxEmail.objects.get(kind="cancellation_confirmation", subscription=english)
     for body in (email.body_text, html_text(email.body_html)):
         assert "on May 20, 2027 at 3:00 PM" in body

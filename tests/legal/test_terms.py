@@ -234,7 +234,9 @@ def test_the_email_says_what_changes_when_and_where_to_read_it(now):
     assert "Conditions d'avril" in email.body_text
     assert "Le support répond désormais sous 24 h." in email.body_text
     assert reverse("legal:terms_version", args=[version.pk]) in email.body_text
-    assert "vaut acceptation" in email.body_text
+    # no "continued use means acceptance" (an unfair term for a consumer): the choice to leave
+    assert "vaut acceptation" not in email.body_text
+    assert "résilier votre contrat à tout moment" in email.body_text
     assert "Mon compte" in email.body_html
 
 

@@ -167,9 +167,10 @@ def test_annual_inside_the_refund_window_refunds_the_whole_year(now, cancel, mai
 
 
 def test_refund_window_for_a_swiss_customer_splits_the_credit_note_at_8_1_percent(
-    now, cancel, mailoutbox
+    now, cancel, mailoutbox, settings
 ):
-    # given: 8.25 € + 8.1 % VAT (0.67 €) = 8.92 €
+    # given: 8.25 € + 8.1 % VAT (0.67 €) = 8.92 €, the vendor registered in Switzerland
+    settings.VAT_NON_EU_RATES = {"CH": "8.1"}
     customer = UserFactory(billing_country="CH")
     subscription = subscribed(customer=customer, plan=PlanFactory(), at=days_ago(now, 2))
     # when

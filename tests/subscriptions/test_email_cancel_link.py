@@ -119,7 +119,7 @@ def test_the_pre_charge_email_carries_a_signed_link_to_cancel(notified):
     assert payload["s"] == notified.pk
     assert email.status == OutboxEmail.Status.SENT
     assert f"{settings.SITE_URL}{path}" in mail.outbox[-1].body
-    assert "Annulez le renouvellement avant le 10 avril 2026, sans avoir à vous connecter" in (
+    assert "Résiliez votre contrat avant le 10 avril 2026, sans avoir à vous connecter" in (
         email.body_text)
 
 
