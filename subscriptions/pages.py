@@ -24,10 +24,9 @@ def billing_page(*, customer, now) -> list:
     invoice waits for the customer's 3-D Secure."""
     subscriptions = list(customer_subscriptions(customer=customer))
     for subscription in subscriptions:
-        country = customer.billing_country
-        subscription.price = plan_price(plan=subscription.plan, country=country)
+        subscription.price = plan_price(plan=subscription.plan, customer=customer)
         subscription.next_price = plan_price(
-            plan=subscription.pending_plan or subscription.plan, country=country
+            plan=subscription.pending_plan or subscription.plan, customer=customer
         )
         subscription.open_invoice = (
             next((invoice for invoice in subscription.invoices.all()
