@@ -114,7 +114,11 @@ def vat_number_normalize(number: str, country: str) -> str:
 
 
 def vat_number_valid(number: str, country: str) -> bool:
+    """Whether ``number`` is a valid VAT number of a business of ``country``."""
+    if not number:
+        return False
     try:
-        return bool(number) and vat_number_normalize(number, country) == number
+        vat_number_normalize(number, country)
     except VatNumberInvalid:
         return False
+    return True
