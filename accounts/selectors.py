@@ -34,8 +34,7 @@ def deletion_page(*, customer, now) -> list:
             cancellation_quote(subscription=subscription, now=now).access_ends_at
             if blocked else None
         )
-        subscription.instalment = plan_price(plan=subscription.plan,
-                                             country=customer.billing_country)
+        subscription.instalment = plan_price(plan=subscription.plan, customer=customer)
         subscription.can_cancel = cancel_refusal(subscription, now=now) is None
         subscription.withdrawal_until = (
             withdrawal_until(subscription)
@@ -66,7 +65,15 @@ def _profile(customer):
         "email": customer.email,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
+        "customer_type": customer.customer_type,
+        "company_name": customer.company_name,
+        "address_line1": customer.address_line1,
+        "address_line2": customer.address_line2,
+        "postal_code": customer.postal_code,
+        "city": customer.city,
         "billing_country": customer.billing_country,
+        "siren": customer.siren,
+        "vat_number": customer.vat_number,
         "preferred_language": customer.preferred_language,
         "date_joined": customer.date_joined,
         "last_login": customer.last_login,

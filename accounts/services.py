@@ -79,6 +79,10 @@ def _end_now(*, subscription_id, customer, now) -> None:
                   who=Who(Actor.CUSTOMER, customer), data={"account_deleted": True})
 
 
+BILLING_IDENTITY_FIELDS = ["company_name", "address_line1", "address_line2", "postal_code",
+                           "city", "siren", "vat_number"]
+
+
 def _anonymise(customer) -> None:
     EmailAddress.objects.filter(user=customer).delete()
     for card in PaymentMethod.objects.filter(customer=customer):
@@ -88,6 +92,9 @@ def _anonymise(customer) -> None:
     customer.email = anonymised_email(customer.pk)
     customer.first_name = ""
     customer.last_name = ""
+    # The billing details go too; each issued invoice keeps its own copy, as the law requires.
+    for field in BILLING_IDENTITY_FIELDS:
+        setattr(customer, field, "")
     customer.is_active = False
     customer.set_unusable_password()
     customer.save()

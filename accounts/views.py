@@ -12,7 +12,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts.forms import ProfileForm
+from accounts.forms import ProfileForm, billing_details_complete
+from accounts.models import User
 from accounts.selectors import customer_data_export, deletion_page
 from accounts.services import AccountDeletionError, account_delete
 
@@ -39,14 +40,18 @@ def home(request):
 
 @login_required
 def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
+    # A copy: a refused form leaves the logged-in customer (and what the page shows) as saved.
+    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
-        form.save()
-        translation.activate(request.user.preferred_language)
+        language = form.save().preferred_language
+        translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
         messages.success(request, _("Votre profil a été enregistré."))
-        return remember_language(redirect("accounts:profile"), request.user.preferred_language)
-    return render(request, "accounts/profile.html", {"form": form})
+        return remember_language(redirect("accounts:profile"), language)
+    return render(request, "accounts/profile.html", {
+        "form": form,
+        "billing_details_complete": billing_details_complete(request.user),
+    })
 
 
 @require_POST

@@ -38,7 +38,7 @@ from billing.models import (
     PaymentMethod,
     Refund,
 )
-from billing.vat import vat_rate
+from billing.vat import vat_treatment
 
 logger = logging.getLogger(__name__)
 
@@ -166,11 +166,12 @@ def invoice_create(
     total_cents=None, now
 ) -> Invoice:
     """One line: the plan's price, or ``total_cents`` (tax-inclusive, a proration) split into
-    net and VAT at the customer's rate on the invoice's date.
+    net and VAT at the customer's rate on the invoice's date (``vat_treatment``: 0 % under
+    reverse charge for an EU business outside France).
 
     A renewal invoice is issued (numbered) at once; the others stay drafts until paid, so a
     refused first payment leaves no numbered invoice (DESIGN §14)."""
-    rate = vat_rate(customer.billing_country, on=now)
+    rate, reverse_charge = vat_treatment(customer, on=now)
     if total_cents is None:
         amount = tax_from_net(net_cents=plan.price_cents, vat_rate=rate)
     else:
@@ -184,6 +185,7 @@ def invoice_create(
         period_end=period_end,
         currency=plan.currency,
         vat_rate=amount.vat_rate,
+        reverse_charge=reverse_charge,
         billing_country=customer.billing_country,
         net_cents=amount.net_cents,
         vat_cents=amount.vat_cents,

@@ -46,8 +46,7 @@ def change_options(request, pk):
     now = timezone.now()
     return render(request, "subscriptions/change_options.html", {
         "subscription": subscription,
-        "current_price": plan_price(plan=subscription.plan,
-                                    country=request.user.billing_country),
+        "current_price": plan_price(plan=subscription.plan, customer=request.user),
         "blocker": plan_change_blocker(subscription, now=now),
         "options": plan_change_options(subscription=subscription, now=now),
     })

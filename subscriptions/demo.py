@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import CustomerType, User
 from billing.gateways import CardDetails
 from billing.gateways.simulated import SimulatedGateway
 from billing.services import payment_method_add
@@ -51,6 +51,22 @@ UNPAID = [
     ("impaye@example.com", "Nina", "essentiel-mensuel", 33, 2),
     ("suspendu@example.com", "Paul", "premium-mensuel", 39, 8),
 ]
+# Customers whose VAT differs from a French consumer's (DESIGN §3): (email, first name, plan
+# code, days since subscribing, billing details).
+ABROAD = [
+    ("pro@example.com", "Jonas", "premium-mensuel", 12, {
+        "customer_type": CustomerType.BUSINESS, "company_name": "Nordlicht Software GmbH",
+        "vat_number": "DE136695976", "address_line1": "Friedrichstraße 68",
+        "postal_code": "10117", "city": "Berlin", "billing_country": "DE",
+    }),
+    ("finlande@example.com", "Aino", "essentiel-mensuel", 10, {
+        "address_line1": "Mannerheimintie 12", "postal_code": "00100", "city": "Helsinki",
+        "billing_country": "FI",
+    }),
+]
+# Every other demo customer is billed at this French address.
+FRENCH_ADDRESS = {"address_line1": "8 rue de la Paix", "postal_code": "75002", "city": "Paris",
+                  "billing_country": "FR"}
 STAFF = ("admin@example.com", "admin-password")
 
 
@@ -197,20 +213,29 @@ def load_demo(*, now=None, stdout=None) -> None:
             if day <= dunning_days:
                 subscription_retry_payment(invoice_id=invoice.pk,
                                            now=add_days(renewal, day, tz=business_tz()))
+    for email, first_name, plan_code, days_ago, details in ABROAD:
+        if User.objects.filter(email=email).exists():
+            continue
+        subscription_subscribe(
+            customer=_customer(email, first_name, **details),
+            plan=Plan.objects.get(code=plan_code),
+            card_token=_card_token("4242424242424242", now),
+            now=now - timedelta(days=days_ago, hours=2),
+        )
     if not User.objects.filter(email=STAFF[0]).exists():
         # The admin signs in through allauth (rate limits), which wants a verified address.
         staff = User.objects.create_superuser(STAFF[0], STAFF[1], first_name="Support")
         EmailAddress.objects.create(user=staff, email=STAFF[0], primary=True, verified=True)
 
 
-
 def _card_token(number, now) -> str:
     """The demo customers typed their card into the simulated provider's fields."""
     return SimulatedGateway().tokenize_card(CardDetails(number, 12, now.year + 3, "123")).token
 
+
 @transaction.atomic
-def _customer(email, first_name) -> User:
+def _customer(email, first_name, **details) -> User:
     customer = User.objects.create_user(email, DEMO_PASSWORD, first_name=first_name,
-                                        last_name="Démo")
+                                        last_name="Démo", **(details or FRENCH_ADDRESS))
     EmailAddress.objects.create(user=customer, email=email, primary=True, verified=True)
     return customer

@@ -45,10 +45,9 @@ def billing_page(*, customer, now) -> list:
         )
         subscription.withdrawals = [event for event in withdrawals
                                     if event.subscription_id == subscription.pk]
-        country = customer.billing_country
-        subscription.price = plan_price(plan=subscription.plan, country=country)
+        subscription.price = plan_price(plan=subscription.plan, customer=customer)
         subscription.next_price = plan_price(
-            plan=subscription.pending_plan or subscription.plan, country=country
+            plan=subscription.pending_plan or subscription.plan, customer=customer
         )
         subscription.open_invoice = (
             next((invoice for invoice in subscription.invoices.all()

@@ -145,7 +145,7 @@ def cancellation_quote(*, subscription, now, charges=None, effective_at=None
     if charges is None:
         charges = succeeded_charges_with_refundable(subscription=subscription)
     renewal_total_cents = plan_price(
-        plan=subscription.pending_plan or plan, country=subscription.customer.billing_country
+        plan=subscription.pending_plan or plan, customer=subscription.customer
     ).total_cents if plan.commitment_months else 0
     return cancellation_terms(
         plan=_plan_terms(plan),

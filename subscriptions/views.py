@@ -5,7 +5,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.models import country_choices
+from accounts.forms import BillingDetailsForm, billing_details_complete
+from accounts.models import User, country_choices
 from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
@@ -52,11 +53,15 @@ def _country(request):
 
 def plans(request):
     country = _country(request)
-    offers = [(plan, plan_price(plan=plan, country=country)) for plan in sellable_plans()]
+    # A visitor sees a French consumer's prices; a customer their own (their VAT treatment).
+    price_for = ({"customer": request.user} if request.user.is_authenticated
+                 else {"country": country})
+    offers = [(plan, plan_price(plan=plan, **price_for)) for plan in sellable_plans()]
     return render(request, "subscriptions/plans.html", {
         "monthly": [o for o in offers if o[0].interval == "month"],
         "annual": [o for o in offers if o[0].interval == "year"],
         "country_name": dict(country_choices()).get(country, country),
+        "reverse_charge": any(price.reverse_charge for _plan, price in offers),
     })
 
 
@@ -92,15 +97,30 @@ def restart(request, pk):
 
 
 def _checkout(request, *, plan, title, pay):
-    """The card form of a first payment; ``pay(token)`` charges it (None: the saved card)."""
+    """The card form of a first payment; ``pay(token)`` charges it (None: the saved card).
+    The billing details (customer type, business numbers, address) are entered on the same
+    page, in a form of their own, and must be complete before anything is paid."""
+    details = BillingDetailsForm(
+        request.POST if "billing_details" in request.POST else None,
+        instance=User.objects.get(pk=request.user.pk), require_address=True,
+    )
+    if details.is_bound and details.is_valid():
+        details.save()
+        messages.success(request, _("Vos coordonnées de facturation ont été enregistrées."))
+        return redirect(request.path)
+    details_complete = billing_details_complete(request.user)
+    paying = request.method == "POST" and not details.is_bound
     saved_card = default_card(customer=request.user)
     use_saved = bool(saved_card) and request.POST.get("use_saved_card") == "1"
-    form = CardTokenForm(request.POST or None) if not use_saved else CardTokenForm()
+    form = CardTokenForm(request.POST if paying and not use_saved else None)
     terms_error = (_("Cochez « J'accepte les conditions d'abonnement » pour souscrire.")
-                   if request.method == "POST" and request.POST.get("accept_terms") != "1"
+                   if paying and request.POST.get("accept_terms") != "1"
                    else "")
     payment_error = ""
-    if request.method == "POST" and not terms_error and (use_saved or form.is_valid()):
+    if paying and not details_complete:
+        payment_error = _("Complétez vos coordonnées de facturation (adresse, et pour un "
+                          "professionnel ses numéros) avant de payer : rien n'a été débité.")
+    elif paying and not terms_error and (use_saved or form.is_valid()):
         try:
             subscription = pay(None if use_saved else form.token)
         except CardDeclined as declined:
@@ -123,7 +143,9 @@ def _checkout(request, *, plan, title, pay):
     return render(request, "subscriptions/subscribe.html", {
         "title": title,
         "plan": plan,
-        "price": plan_price(plan=plan, country=request.user.billing_country),
+        "price": plan_price(plan=plan, customer=request.user),
+        "details": details,
+        "details_complete": details_complete,
         "form": form,
         "saved_card": saved_card,
         "terms_error": terms_error,

@@ -163,8 +163,8 @@ def _kind(subscription, plan, *, now) -> tuple[str, str]:
 
 
 def _quote(subscription, plan, *, now, blocker) -> PlanChangeQuote:
-    country = subscription.customer.billing_country
-    price = plan_price(plan=plan, country=country)
+    customer = subscription.customer
+    price = plan_price(plan=plan, customer=customer)
     quote = {"plan": plan, "current_plan": subscription.plan, "price": price}
     if blocker:
         return PlanChangeQuote(kind=ChangeKind.UNAVAILABLE, reason=blocker, **quote)
@@ -177,7 +177,7 @@ def _quote(subscription, plan, *, now, blocker) -> PlanChangeQuote:
     period_seconds = whole_seconds(subscription.current_period_start,
                                    subscription.current_period_end)
     remaining_seconds = whole_seconds(now, subscription.current_period_end)
-    current_total = plan_price(plan=subscription.plan, country=country).total_cents
+    current_total = plan_price(plan=subscription.plan, customer=customer).total_cents
     credit_cents = 0
     if kind == ChangeKind.UPGRADE:
         amount_cents = prorated_difference_cents(
