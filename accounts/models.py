@@ -60,19 +60,23 @@ class User(AbstractUser):
     preferred_language = models.CharField(
         _("langue préférée"), max_length=5, choices=settings.LANGUAGES, default="fr"
     )
+    # Database defaults: a process of the previous release still inserting customers while
+    # this one migrates leaves them empty rather than failing.
     customer_type = models.CharField(_("type de client"), max_length=10,
                                      choices=CustomerType.choices,
-                                     default=CustomerType.INDIVIDUAL)
-    company_name = models.CharField(_("raison sociale"), max_length=200, blank=True)
-    address_line1 = models.CharField(_("adresse"), max_length=200, blank=True)
-    address_line2 = models.CharField(_("complément d'adresse"), max_length=200, blank=True)
-    postal_code = models.CharField(_("code postal"), max_length=20, blank=True)
-    city = models.CharField(_("ville"), max_length=100, blank=True)
+                                     default=CustomerType.INDIVIDUAL,
+                                     db_default=CustomerType.INDIVIDUAL)
+    company_name = models.CharField(_("raison sociale"), max_length=200, blank=True, db_default="")
+    address_line1 = models.CharField(_("adresse"), max_length=200, blank=True, db_default="")
+    address_line2 = models.CharField(_("complément d'adresse"), max_length=200,
+                                     blank=True, db_default="")
+    postal_code = models.CharField(_("code postal"), max_length=20, blank=True, db_default="")
+    city = models.CharField(_("ville"), max_length=100, blank=True, db_default="")
     # SIREN (9 digits) or SIRET (14), for a French business; stored without spaces.
-    siren = models.CharField(_("SIREN / SIRET"), max_length=14, blank=True)
+    siren = models.CharField(_("SIREN / SIRET"), max_length=14, blank=True, db_default="")
     # An EU VAT number with its country prefix, without spaces (FR12345678901, DE123456789).
     vat_number = models.CharField(_("numéro de TVA intracommunautaire"), max_length=16,
-                                  blank=True)
+                                  blank=True, db_default="")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []

@@ -4,13 +4,43 @@ from django.apps import apps
 from django.db.models import Prefetch
 
 from billing.models import Charge, CreditNote, Invoice, InvoiceLine
+from billing.selectors import plan_price
 from subscriptions.models import RUNNING_STATUSES, Subscription, SubscriptionEvent
+from subscriptions.rules import (
+    Refusal,
+    account_delete_refusal,
+    cancel_refusal,
+    withdrawal_refusal,
+)
+from subscriptions.selectors import cancellation_quote, withdrawal_until
 
 EXPORT_FORMAT_VERSION = 1
 
 
 def running_subscriptions(*, customer):
     return customer.subscriptions.filter(status__in=RUNNING_STATUSES).select_related("plan")
+
+
+def deletion_page(*, customer, now) -> list:
+    """The running subscriptions as "Supprimer mon compte" describes them, each with
+    ``runs_until``: the end of the contract when a commitment makes it run on (the account
+    cannot be deleted before; None otherwise), ``instalment`` (its price per period, due
+    until then), ``can_cancel`` and ``withdrawal_until`` (the last day of withdrawal, if
+    open)."""
+    subscriptions = list(running_subscriptions(customer=customer))
+    for subscription in subscriptions:
+        blocked = account_delete_refusal(subscription, now=now) == Refusal.COMMITMENT_RUNNING
+        subscription.runs_until = (
+            cancellation_quote(subscription=subscription, now=now).access_ends_at
+            if blocked else None
+        )
+        subscription.instalment = plan_price(plan=subscription.plan, customer=customer)
+        subscription.can_cancel = cancel_refusal(subscription, now=now) is None
+        subscription.withdrawal_until = (
+            withdrawal_until(subscription)
+            if withdrawal_refusal(subscription, now=now) is None else None
+        )
+    return subscriptions
 
 
 def customer_data_export(*, customer) -> dict:
@@ -35,7 +65,15 @@ def _profile(customer):
         "email": customer.email,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
+        "customer_type": customer.customer_type,
+        "company_name": customer.company_name,
+        "address_line1": customer.address_line1,
+        "address_line2": customer.address_line2,
+        "postal_code": customer.postal_code,
+        "city": customer.city,
         "billing_country": customer.billing_country,
+        "siren": customer.siren,
+        "vat_number": customer.vat_number,
         "preferred_language": customer.preferred_language,
         "date_joined": customer.date_joined,
         "last_login": customer.last_login,

@@ -15,6 +15,7 @@ from subscriptions.models import (
     EndReason,
     Status,
 )
+from subscriptions.rules import Refusal, account_delete_refusal, require
 from subscriptions.selectors import lock_subscription
 from subscriptions.services import lifecycle, subscription_cancel
 from subscriptions.services.lifecycle import Who
@@ -32,8 +33,14 @@ def account_delete(*, customer, now=None):
     """Delete a customer's account at their request.
 
     Running subscriptions are cancelled (the usual cancellation, refund included) and ended
-    now. What the law requires us to keep (invoices, credit notes, charges, refunds, events,
-    the customer number) stays, attached to an anonymised customer who can no longer log in;
+    now, but not while a commitment binds the customer to further periods: that contract runs
+    to the commitment's end and its remaining instalments stay due, charged to the card that
+    deletion would make unusable, so the account stays until then and the page says so
+    (subscriptions.rules.account_delete_refusal; the personal data the contract needs are
+    kept for it, GDPR art. 6(1)(b) and 17(1)(a)).
+
+    What the law requires us to keep (invoices, credit notes, charges, refunds, events, the
+    customer number) stays, attached to an anonymised customer who can no longer log in;
     saved cards keep their row but lose their provider token. All or nothing."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -48,6 +55,10 @@ def account_delete(*, customer, now=None):
                   "de lui ; vous pourrez ensuite supprimer votre compte.")
                 % {"channel": elsewhere[0].get_channel_display()}
             )
+        for subscription in running:
+            refusal = account_delete_refusal(subscription, now=now)
+            if refusal != Refusal.OTHER_CHANNEL:
+                require(refusal, subscription, AccountDeletionError)
         if first_payment_in_progress(customer=customer):
             raise AccountDeletionError(
                 _("Un paiement est en cours de traitement : réessayez dans quelques minutes.")
@@ -68,6 +79,10 @@ def _end_now(*, subscription_id, customer, now) -> None:
                   who=Who(Actor.CUSTOMER, customer), data={"account_deleted": True})
 
 
+BILLING_IDENTITY_FIELDS = ["company_name", "address_line1", "address_line2", "postal_code",
+                           "city", "siren", "vat_number"]
+
+
 def _anonymise(customer) -> None:
     EmailAddress.objects.filter(user=customer).delete()
     for card in PaymentMethod.objects.filter(customer=customer):
@@ -77,6 +92,9 @@ def _anonymise(customer) -> None:
     customer.email = anonymised_email(customer.pk)
     customer.first_name = ""
     customer.last_name = ""
+    # The billing details go too; each issued invoice keeps its own copy, as the law requires.
+    for field in BILLING_IDENTITY_FIELDS:
+        setattr(customer, field, "")
     customer.is_active = False
     customer.set_unusable_password()
     customer.save()

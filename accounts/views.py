@@ -5,15 +5,16 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts.forms import ProfileForm
-from accounts.selectors import customer_data_export, running_subscriptions
+from accounts.forms import ProfileForm, billing_details_complete
+from accounts.models import User
+from accounts.selectors import customer_data_export, deletion_page
 from accounts.services import AccountDeletionError, account_delete
 
 
@@ -39,14 +40,18 @@ def home(request):
 
 @login_required
 def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
+    # A copy: a refused form leaves the logged-in customer (and what the page shows) as saved.
+    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
-        form.save()
-        translation.activate(request.user.preferred_language)
+        language = form.save().preferred_language
+        translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
         messages.success(request, _("Votre profil a été enregistré."))
-        return remember_language(redirect("accounts:profile"), request.user.preferred_language)
-    return render(request, "accounts/profile.html", {"form": form})
+        return remember_language(redirect("accounts:profile"), language)
+    return render(request, "accounts/profile.html", {
+        "form": form,
+        "billing_details_complete": billing_details_complete(request.user),
+    })
 
 
 @require_POST
@@ -121,7 +126,9 @@ def account_delete_confirm(request):
             messages.success(request, _("Votre compte a été supprimé. Vos factures sont "
                                         "conservées, anonymisées, comme la loi l'exige."))
             return redirect("home")
+    running = deletion_page(customer=request.user, now=timezone.now())
     return render(request, "accounts/delete_confirm.html", {
         "form": form,
-        "running": running_subscriptions(customer=request.user),
+        "running": running,
+        "runs_on": [s for s in running if s.runs_until],
     })

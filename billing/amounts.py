@@ -42,6 +42,17 @@ def annual_remaining_months_refund(
     return max(0, min(amount, refundable_cents))
 
 
+def unused_days_refund(
+    *, paid_cents: int, period_days: int, unused_days: int, refundable_cents: int
+) -> int:
+    """Loi Chatel (L215-1, DESIGN §8): what was paid for the days of the period left unused,
+    ``round_half_up(paid × unused_days / period_days)``, capped at what is refundable."""
+    if period_days <= 0 or not 0 <= unused_days <= period_days:
+        raise ValueError(f"{unused_days} unused days out of a {period_days}-day period")
+    amount = round_half_up(Fraction(paid_cents * unused_days, period_days))
+    return max(0, min(amount, refundable_cents))
+
+
 def price_paid_for_period_cents(*, parts: list[tuple[int, int]], period_seconds: int) -> int:
     """What the customer was invoiced for a whole period, from the invoices paying for its
     end: each (total_cents, seconds it covers) scaled to the period. An upgrade's proration

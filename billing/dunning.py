@@ -140,14 +140,14 @@ def challenge_deadline(charge: Charge):
 def next_authentication_check(charge: Charge, *, now):
     check = now + authentication_check_delay(waiting=now - charge.created_at)
     deadline = challenge_deadline(charge)
-    return min(check, deadline) if deadline is not None and deadline > now else check
+    return min(check, deadline) if deadline is not None else check
 
 
 def charges_to_resume(*, now):
     """Charges to send again or to reconcile with the provider: a provider error's backoff is
     over, an unknown outcome is old enough to ask about, a prepared charge was left pending
     (its process died before or while sending) for STALE_PENDING_CHARGE_MINUTES, or a charge
-    waiting for 3-D Secure is due to be asked about (authentication_check_delay)."""
+    waiting for 3-D Secure is due to be asked about (next_authentication_check)."""
     stale = now - timedelta(minutes=settings.STALE_PENDING_CHARGE_MINUTES)
     return Charge.objects.filter(
         Q(status__in=[Charge.Status.PENDING, Charge.Status.UNKNOWN,

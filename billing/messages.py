@@ -3,6 +3,8 @@ from django.utils.translation import gettext as _
 
 def decline_message(code: str) -> str:
     """What the customer reads when their card is refused."""
+    not_authenticated = _("Le paiement n'a pas été confirmé auprès de votre banque : rien "
+                          "n'a été débité.")
     messages = {
         "insufficient_funds": _("Paiement refusé : provision insuffisante. Essayez une autre "
                                 "carte ou contactez votre banque."),
@@ -18,8 +20,8 @@ def decline_message(code: str) -> str:
                                       "débité."),
         "setup_authentication_failed": _("Votre banque n'a pas confirmé cette carte : elle n'a "
                                          "pas été enregistrée. Essayez une autre carte."),
-        "authentication_failed": _("Le paiement n'a pas été confirmé auprès de votre banque : "
-                                   "rien n'a été débité."),
+        "authentication_failed": not_authenticated,  # simulated provider
+        "payment_intent_authentication_failure": not_authenticated,  # Stripe
     }
     return messages.get(
         code, _("Paiement refusé par votre banque. Essayez une autre carte ou contactez-la.")

@@ -21,7 +21,7 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     # The issuing country the provider reports (ISO 3166), "" when it does not.
-    country = models.CharField(max_length=2, blank=True)
+    country = models.CharField(max_length=2, blank=True, db_default="")
     is_default = models.BooleanField(default=True)
     created_at = models.DateTimeField()
 
@@ -105,23 +105,26 @@ class Invoice(models.Model):
     authentication_requests = models.PositiveSmallIntegerField(default=0)
     # An EU business outside France with a valid VAT number: 0 % VAT, "Autoliquidation"
     # (DESIGN §3), decided with the rate when the invoice is created.
-    reverse_charge = models.BooleanField(_("autoliquidation"), default=False)
+    # (Database defaults on the columns below: a renewal worker of the previous release
+    # inserting invoices while this one migrates leaves them empty rather than failing.)
+    reverse_charge = models.BooleanField(_("autoliquidation"), default=False, db_default=False)
     # The customer as they were when the invoice was issued (DESIGN §14): a later change of
     # their profile never alters an issued invoice. ``customer_address`` holds the address's
     # lines (street, complement, "postcode city"); the country is ``billing_country``. A
     # professional's invoice is a Factur-X (billing.facturx).
     customer_type = models.CharField(_("type de client"), max_length=10,
-                                     choices=CustomerType.choices, blank=True)
-    customer_name = models.CharField(_("nom du client"), max_length=300, blank=True)
-    customer_company = models.CharField(_("raison sociale"), max_length=200, blank=True)
-    customer_address = models.TextField(_("adresse de facturation"), blank=True)
-    customer_siren = models.CharField(_("SIREN / SIRET"), max_length=14, blank=True)
+                                     choices=CustomerType.choices, blank=True, db_default="")
+    customer_name = models.CharField(_("nom du client"), max_length=300, blank=True, db_default="")
+    customer_company = models.CharField(_("raison sociale"), max_length=200,
+                                        blank=True, db_default="")
+    customer_address = models.TextField(_("adresse de facturation"), blank=True, db_default="")
+    customer_siren = models.CharField(_("SIREN / SIRET"), max_length=14, blank=True, db_default="")
     customer_vat_number = models.CharField(_("numéro de TVA du client"), max_length=16,
-                                           blank=True)
+                                           blank=True, db_default="")
     # Evidence of the customer's location (DESIGN §14): the billing country above, and the
     # issuing country of the card that paid, when the provider gives it.
     card_country = models.CharField(_("pays d'émission de la carte"), max_length=2,
-                                    blank=True)
+                                    blank=True, db_default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -219,6 +222,7 @@ class Refund(models.Model):
         CANCELLATION = "cancellation", _("Résiliation")
         STAFF = "staff", _("Geste du support")
         UNCOLLECTED = "uncollected", _("Paiement reçu pour une facture annulée")
+        WITHDRAWAL = "withdrawal", _("Rétractation")
 
     charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="refunds")
     amount_cents = models.PositiveIntegerField()

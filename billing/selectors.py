@@ -1,14 +1,32 @@
+from dataclasses import dataclass
+
 from django.db.models import Prefetch
 
 from billing.amounts import TaxedAmount, tax_from_net
 from billing.models import Charge, CreditNote, Invoice, PaymentMethod
-from billing.vat import vat_rate
+from billing.vat import vat_rate, vat_treatment
 
 
-def plan_price(*, plan, country: str, on=None) -> TaxedAmount:
-    """The plan's price for a customer of this billing country, VAT included, at the rate of
-    the day of ``on`` (today by default)."""
-    return tax_from_net(net_cents=plan.price_cents, vat_rate=vat_rate(country, on=on))
+@dataclass(frozen=True)
+class PlanPrice(TaxedAmount):
+    """A price as shown to a customer; under reverse charge it is net ("HT, autoliquidation")."""
+
+    reverse_charge: bool = False
+
+
+def plan_price(*, plan, customer=None, country: str | None = None, on=None) -> PlanPrice:
+    """The plan's price for this customer (their VAT treatment: ``vat_treatment``), or, for
+    a visitor, for a consumer of this billing country; at the rate of the day of ``on``
+    (today by default)."""
+    if (customer is None) == (country is None):
+        raise TypeError("plan_price takes a customer or a country")
+    if customer is not None:
+        rate, reverse_charge = vat_treatment(customer, on=on)
+    else:
+        rate, reverse_charge = vat_rate(country, on=on), False
+    amount = tax_from_net(net_cents=plan.price_cents, vat_rate=rate)
+    return PlanPrice(amount.net_cents, amount.vat_cents, amount.total_cents, amount.vat_rate,
+                     reverse_charge)
 
 
 def first_payment_in_progress(*, customer) -> bool:

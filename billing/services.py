@@ -39,7 +39,7 @@ from billing.models import (
     PaymentMethod,
     Refund,
 )
-from billing.vat import vat_rate
+from billing.vat import vat_treatment
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ INVOICE_PREFIX = "F"
 CREDIT_NOTE_PREFIX = "A"
 NOT_ATTEMPTED = "not_attempted"
 PROVIDER_ERROR = "provider_error"
+CANCELED = "canceled"  # what providers answer for a payment given up while it waited
 # A charge that may still move money: nothing else may charge its invoice meanwhile.
 IN_PROGRESS = (Charge.Status.PENDING, Charge.Status.UNKNOWN, Charge.Status.REQUIRES_ACTION)
 
@@ -115,6 +116,9 @@ def payment_method_save(*, customer, setup: CardSetup, now=None) -> PaymentMetho
     with transaction.atomic():
         # Serialize a customer's card changes: two at once would both insert a default card.
         get_user_model().objects.select_for_update().get(pk=customer.pk)
+        saved = customer.payment_methods.filter(provider_token=setup.token).first()
+        if saved is not None:
+            return saved  # the same setup saved again (a second return from the bank)
         customer.payment_methods.filter(is_default=True).update(is_default=False)
         return PaymentMethod.objects.create(
             customer=customer,
@@ -163,11 +167,12 @@ def invoice_create(
     total_cents=None, now
 ) -> Invoice:
     """One line: the plan's price, or ``total_cents`` (tax-inclusive, a proration) split into
-    net and VAT at the customer's rate on the invoice's date.
+    net and VAT at the customer's rate on the invoice's date (``vat_treatment``: 0 % under
+    reverse charge for an EU business outside France).
 
     A renewal invoice is issued (numbered) at once; the others stay drafts until paid, so a
     refused first payment leaves no numbered invoice (DESIGN §14)."""
-    rate = vat_rate(customer.billing_country, on=now)
+    rate, reverse_charge = vat_treatment(customer, on=now)
     if total_cents is None:
         amount = tax_from_net(net_cents=plan.price_cents, vat_rate=rate)
     else:
@@ -181,6 +186,7 @@ def invoice_create(
         period_end=period_end,
         currency=plan.currency,
         vat_rate=amount.vat_rate,
+        reverse_charge=reverse_charge,
         billing_country=customer.billing_country,
         net_cents=amount.net_cents,
         vat_cents=amount.vat_cents,
@@ -430,8 +436,10 @@ def _charge_cancel_waiting(charge, *, now) -> Charge | None:
         return _ask_again(charge, at=now + provider_retry_delay(1))
     if result.succeeded:
         return _charge_succeeded(charge, now=now, reference=result.reference)
-    return _charge_failed(charge, now=now, code="authentication_abandoned",
-                          kind=FailureKind.AUTHENTICATION_REQUIRED)
+    # Cancelled by us, unless the cardholder had refused the challenge first (its own code).
+    code = (result.failure_code if result.failure_code not in ("", CANCELED)
+            else "authentication_abandoned")
+    return _charge_failed(charge, now=now, code=code, kind=FailureKind.AUTHENTICATION_REQUIRED)
 
 
 def _lookup_quietly(gateway, idempotency_key):

@@ -6,15 +6,23 @@
   rates are those of ``billing.vat_rates`` (the law as this code knows it) and the changes
   superusers added since in admin (``VatRate``); the latest change not after the day wins.
 - Outside the EU no VAT is charged, unless the vendor is registered there
-  (VAT_NON_EU_RATES, e.g. {"CH": "8.1"})."""
+  (VAT_NON_EU_RATES, e.g. {"CH": "8.1"}).
+- A business in another member state with a valid VAT number is invoiced without VAT: it
+  accounts for the VAT itself (reverse charge, article 196 of the VAT directive). A French
+  business pays French VAT. ``vat_treatment`` is the one place that decides."""
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as NumberInvalid
+from stdnum.util import clean
 
+from accounts.models import CustomerType
 from billing.models import VatRate
 from billing.vat_rates import EU_COUNTRIES, STANDARD_RATES
 
@@ -49,3 +57,68 @@ def vat_rate(country: str, *, on=None) -> Decimal:
     if not in_force:
         raise MissingVatRate(f"no VAT rate for {country} on {day}")
     return max(in_force)[1]
+
+
+class VatTreatment(NamedTuple):
+    rate: Decimal
+    reverse_charge: bool
+
+
+def vat_treatment(customer, *, on=None) -> VatTreatment:
+    """The rate an invoice or a price of this customer carries on the day of ``on``, and
+    whether it is under reverse charge (0 %, "Autoliquidation"): only for a business of
+    another member state whose VAT number is valid. Everyone else pays ``vat_rate`` of their
+    billing country: a French business French VAT, a consumer their country's rate, a
+    customer outside the EU none unless configured."""
+    country = (customer.billing_country or "").upper()
+    if (customer.customer_type == CustomerType.BUSINESS and country in EU_COUNTRIES
+            and country != HOME_COUNTRY and vat_number_valid(customer.vat_number, country)):
+        return VatTreatment(Decimal("0"), True)
+    return VatTreatment(vat_rate(country, on=on), False)
+
+
+class VatNumberInvalid(Exception):
+    """Why an EU VAT number is refused: ``wrong_country`` (its prefix is another member
+    state's) or ``invalid`` (format, length or check digits)."""
+
+    def __init__(self, reason: str, *, prefix: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.prefix = prefix
+
+
+def vat_prefix(country: str) -> str:
+    """The VAT-number prefix of a member state: its ISO code, but EL for Greece."""
+    return "EL" if country == "GR" else country
+
+
+def vat_number_normalize(number: str, country: str) -> str:
+    """An EU VAT number of a business of ``country`` as stored: compact, upper case, with its
+    country prefix (added when only the national part was typed; GR written EL). Raises
+    VatNumberInvalid unless python-stdnum accepts its format and check digits and the prefix
+    is the billing country's."""
+    prefix = vat_prefix(country.upper())
+    compact = clean(number or "", " -./,:").upper().strip()
+    if compact.startswith("GR"):
+        compact = "EL" + compact[2:]
+    typed_prefix = compact[:2]
+    if not (typed_prefix.isalpha() and typed_prefix.lower() in eu_vat.MEMBER_STATES | {"el"}):
+        compact, typed_prefix = prefix + compact, prefix
+    if typed_prefix != prefix:
+        raise VatNumberInvalid("wrong_country", prefix=prefix)
+    try:
+        eu_vat.validate(compact)
+    except NumberInvalid as error:
+        raise VatNumberInvalid("invalid", prefix=prefix) from error
+    return compact
+
+
+def vat_number_valid(number: str, country: str) -> bool:
+    """Whether ``number`` is a valid VAT number of a business of ``country``."""
+    if not number:
+        return False
+    try:
+        vat_number_normalize(number, country)
+    except VatNumberInvalid:
+        return False
+    return True

@@ -34,6 +34,7 @@ def card_update(request):
             return card_verification_start(request, pending.setup,
                                            then=reverse("subscriptions:billing"))
         else:
+            request.session.pop(PENDING_SETUP, None)  # an older card's verification is void
             messages.success(request, _("Votre carte a été mise à jour."))
             return redirect("subscriptions:billing")
     return render(request, "billing/card_update.html",
@@ -80,17 +81,17 @@ def card_verification_return(request):
     setup, then = _pending_setup(request)
     if setup is None:
         return redirect("billing:card_update")
+    pending = request.session.pop(PENDING_SETUP)  # once: a second return saves nothing more
     try:
         card_setup_complete(customer=request.user, setup=setup)
     except SetupAuthenticationRequired:
+        request.session[PENDING_SETUP] = pending
         messages.warning(request, _("Votre banque attend toujours la confirmation de cette "
                                     "carte."))
         return redirect("billing:card_verification")
     except CardDeclined as declined:
-        del request.session[PENDING_SETUP]
         messages.error(request, decline_message(declined.code))
         return redirect("billing:card_update")
-    del request.session[PENDING_SETUP]
     messages.success(request, _("Votre carte a été vérifiée par votre banque et enregistrée."))
     return redirect(then)
 

@@ -4,7 +4,7 @@ the one place that writes a date for a page, an email, a PDF, the admin or an ex
 French: "1er juin 2027" (the first of the month is "1er"), "10 mai 2027 à 15 h 00",
 "01/06/2027" where a column needs a short form, "juin 2027"; never an abbreviated month
 ("Jui" reads as juin or juillet). English: "June 1, 2027", "May 10, 2027 at 3:00 PM",
-"Jun 1, 2027", "June 2027".
+"2027-06-01" (numeric, never an abbreviated month), "June 2027".
 
 Aware datetimes are shown in the business time zone (BUSINESS_TIME_ZONE), whatever the
 process's current zone; dates are shown as they are."""
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.dates import MONTHS, MONTHS_3
+from django.utils.dates import MONTHS
 from django.utils.translation import get_language
 
 
@@ -57,7 +57,7 @@ def short_date(value) -> str:
         return ""
     day = _local(value)
     if _english():
-        return f"{str(MONTHS_3[day.month]).capitalize()} {day.day}, {day.year}"
+        return f"{day.year}-{day.month:02d}-{day.day:02d}"
     return f"{day.day:02d}/{day.month:02d}/{day.year}"
 
 
@@ -67,8 +67,6 @@ def short_datetime(value) -> str:
     moment = _local(value)
     if not isinstance(moment, datetime):
         return short_date(moment)
-    if _english():
-        return f"{short_date(moment)}, {moment.hour:02d}:{moment.minute:02d}"
     return f"{short_date(moment)} {moment.hour:02d}:{moment.minute:02d}"
 
 

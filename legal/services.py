@@ -23,8 +23,10 @@ class TermsPublishError(Exception):
 
 
 def terms_acceptance_record(*, customer, subscription=None, now=None) -> TermsAcceptance | None:
-    """The customer ticked "J'accepte les conditions d'abonnement" and paid: record which
-    version they accepted (none while no version is published)."""
+    """The customer ticked "J'accepte les conditions d'abonnement" and paid (or started
+    paying, when their bank confirms the payment first: the acceptance is then recorded
+    without its subscription, attached once it opens): record which version they accepted
+    (none while no version is published)."""
     now = now or timezone.now()
     version = terms_current(now=now)
     if version is None:
@@ -32,6 +34,13 @@ def terms_acceptance_record(*, customer, subscription=None, now=None) -> TermsAc
     return TermsAcceptance.objects.create(
         customer=customer, version=version, subscription=subscription, accepted_at=now
     )
+
+
+def terms_acceptance_attach(*, customer, subscription, since) -> None:
+    """Acceptances recorded at a checkout, since ``since``, whose payment the bank confirmed
+    afterwards: attached to the subscription it opened."""
+    TermsAcceptance.objects.filter(customer=customer, subscription=None,
+                                   accepted_at__gte=since).update(subscription=subscription)
 
 
 def terms_version_publish(*, version, now=None) -> TermsVersion:

@@ -33,13 +33,16 @@ def render_email(*, kind: str, language: str, context: dict) -> tuple[str, str, 
 
 
 def email_enqueue(
-    *, kind: str, occasion: str, customer, context: dict, subscription=None, now=None
+    *, kind: str, occasion: str, customer, context: dict, subscription=None, now=None,
+    recipient: str = "",
 ) -> OutboxEmail:
-    """Queue an email unless one was already queued for this occasion.
+    """Queue an email unless one was already queued for this occasion; to ``recipient`` when
+    the customer gave an address for it (an acknowledgement), else to their account's.
 
     Call inside the transaction that makes the occasion happen: the row commits with it and
     delivery starts after commit."""
-    return _enqueue(kind=kind, occasion=occasion, customer=customer, recipient=customer.email,
+    return _enqueue(kind=kind, occasion=occasion, customer=customer,
+                    recipient=recipient or customer.email,
                     language=customer.preferred_language, subscription=subscription,
                     context=context, now=now or timezone.now())
 

@@ -32,6 +32,7 @@ from billing.models import Charge
 from billing.parsing import WholeNumberField, euros_to_cents
 from billing.selectors import default_card
 from billing.templatetags.money import money
+from formats.dates import long_date, long_datetime
 from subscriptions.models import (
     RUNNING_STATUSES,
     Actor,
@@ -311,7 +312,7 @@ class ResendEmailForm(ActionKeyForm):
         super().__init__(*args, **kwargs)
         self.emails = {email.pk: email for email in subscription.emails.order_by("created_at")}
         self.fields["email"].choices = [
-            (email.pk, f"{timezone.localtime(email.created_at):%d/%m/%Y %H:%M} — "
+            (email.pk, f"{long_datetime(email.created_at)} — "
                        f"{email.subject} ({email.get_status_display()})")
             for email in self.emails.values()
         ]
@@ -395,7 +396,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
                       "%(charge)s — à traiter chez le prestataire de paiement.") % {
                         "amount": money(event.amount_cents,
                                         event.data.get("currency") or obj.plan.currency),
-                        "date": f"{timezone.localtime(event.at):%d/%m/%Y}",
+                        "date": long_date(event.at),
                         "reason": event.data.get("reason_label") or event.data.get("reason")
                         or _("motif non précisé"),
                         "charge": event.data.get("charge", ""),
@@ -528,7 +529,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
                                                  days=cleaned["days"],
                                                  staff_user=request.user, now=now)
             return _("Période prolongée jusqu'au %(date)s.") % {
-                "date": f"{timezone.localtime(extended.current_period_end):%d/%m/%Y %H:%M}"
+                "date": long_datetime(extended.current_period_end)
             }
 
         return ExtendForm(data), {}, perform

@@ -5,11 +5,12 @@ POSTs that confirm, schedule or withdraw a change. Every amount shown is a quote
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.selectors import default_card, plan_price
+from formats.dates import long_date
 from subscriptions.confirm_views import challenge_redirect
 from subscriptions.models import Interval, Plan, Subscription
 from subscriptions.services.change_plan import (
@@ -35,7 +36,7 @@ def _own_subscription(request, pk):
 
 
 def _day(instant):
-    return formats.date_format(timezone.localtime(instant), "j F Y")
+    return long_date(instant)
 
 
 @require_http_methods(["GET"])
@@ -45,8 +46,7 @@ def change_options(request, pk):
     now = timezone.now()
     return render(request, "subscriptions/change_options.html", {
         "subscription": subscription,
-        "current_price": plan_price(plan=subscription.plan,
-                                    country=request.user.billing_country),
+        "current_price": plan_price(plan=subscription.plan, customer=request.user),
         "blocker": plan_change_blocker(subscription, now=now),
         "options": plan_change_options(subscription=subscription, now=now),
     })

@@ -1,6 +1,7 @@
 """"Confirmer votre paiement" (DESIGN §6, §9): the page of the "authentication required"
 email's link (and of the billing page's banner), where the customer completes 3-D Secure for a
-renewal invoice.
+renewal invoice; its challenge and return pages also serve the customer's own payments the
+bank wants authenticated at once (a first payment, a plan change).
 
 - GET ``/compte/paiement/<token>/`` shows the amount and a button; it changes nothing.
 - POST (CSRF) starts paying the invoice on-session (``subscription_confirm_payment``); a charge
@@ -31,8 +32,9 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from billing.gateways import get_gateway
 from billing.messages import decline_message
-from billing.models import Charge, Invoice
+from billing.models import Charge, Invoice, Refund
 from billing.selectors import default_card
+from legal.services import terms_acceptance_attach
 from subscriptions.payment_links import (
     ConfirmLinkRefused,
     LinkRefusal,
@@ -161,8 +163,17 @@ def _own_payment_answered(request, invoice, charge, token):
     status = charge.status if charge is not None else None
     if status == Charge.Status.REQUIRES_ACTION:
         return redirect("subscriptions:confirm_payment_challenge", token)
+    if status == Charge.Status.SUCCEEDED and charge.refunds.filter(
+            reason=Refund.Reason.UNCOLLECTED).exists():
+        messages.warning(request, _("Votre banque a confirmé le paiement, mais il n'était plus "
+                                    "attendu (votre abonnement a changé entre-temps) : il vous "
+                                    "est remboursé intégralement, sous 3 à 5 jours ouvrables."))
+        return redirect("subscriptions:billing")
     if status == Charge.Status.SUCCEEDED:
         if invoice.kind == Invoice.Kind.INITIAL:
+            invoice.refresh_from_db()
+            terms_acceptance_attach(customer=request.user, subscription=invoice.subscription,
+                                    since=invoice.created_at)
             messages.success(request, _("Bienvenue ! Votre abonnement %(plan)s est actif.")
                              % {"plan": invoice.plan.name})
         else:

@@ -22,7 +22,8 @@ from subscriptions.email_links import (
     cancel_link_use,
 )
 from subscriptions.forms import CancelForm
-from subscriptions.selectors import cancellation_quote
+from subscriptions.rules import reactivate_refusal
+from subscriptions.selectors import cancellation_acknowledgement, cancellation_quote
 from subscriptions.services import CancellationError
 
 
@@ -50,8 +51,12 @@ def email_cancel(request, token):
             return _refused(request, CancelLinkRefused(Refusal.REFUSED,
                                                        subscription=subscription),
                             message=str(error))
-        return render(request, "subscriptions/email_cancel_done.html",
-                      {"subscription": subscription, "terms": terms})
+        return render(request, "subscriptions/email_cancel_done.html", {
+            "subscription": subscription,
+            "terms": terms,
+            "acknowledgement": cancellation_acknowledgement(subscription=subscription),
+            "can_reactivate": reactivate_refusal(subscription, now=now) is None,
+        })
     subscription.quote = cancellation_quote(subscription=subscription, now=now)
     return render(request, "subscriptions/email_cancel.html", {
         "subscription": subscription,

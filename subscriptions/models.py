@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from formats.dates import long_datetime
+
 
 class Interval(models.TextChoices):
     MONTH = "month", _("mensuel")
@@ -43,6 +45,7 @@ class EndReason(models.TextChoices):
     REFUNDED = "refunded", _("remboursé")
     UNPAID = "unpaid", _("impayé")
     TERMINATED_BY_SUPPORT = "terminated_by_support", _("terminé par le support")
+    WITHDRAWN = "withdrawn", _("rétractation")
 
 
 class Channel(models.TextChoices):
@@ -104,6 +107,15 @@ class Subscription(models.Model):
     def is_running(self):
         return self.status in RUNNING_STATUSES
 
+    @property
+    def reference(self) -> str:
+        """The contract's reference for the customer (with their customer number), e.g.
+        ``S00000042``: readable, stable, derived from the row's id."""
+        return f"{REFERENCE_PREFIX}{self.pk:08d}" if self.pk else ""
+
+
+REFERENCE_PREFIX = "S"
+
 
 class Actor(models.TextChoices):
     CUSTOMER = "customer", _("client")
@@ -136,6 +148,8 @@ class SubscriptionEvent(models.Model):
         # A chargeback: the cardholder contested a payment with their bank (DESIGN §13).
         DISPUTE_OPENED = "dispute_opened", _("Litige ouvert (paiement contesté)")
         DISPUTE_CLOSED = "dispute_closed", _("Litige clos")
+        # The customer's withdrawal statement (DESIGN §8), received at ``at``.
+        WITHDRAWN = "withdrawn", _("Rétractation")
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -152,4 +166,4 @@ class SubscriptionEvent(models.Model):
         verbose_name = _("événement")
 
     def __str__(self):
-        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M})"
+        return f"{self.get_kind_display()} ({long_datetime(self.at)})"

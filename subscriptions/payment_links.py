@@ -1,6 +1,9 @@
 """The link of the "authentication required" email (DESIGN §6, §9): ``/compte/paiement/<token>/``
 leads to "Confirmer votre paiement" for one renewal invoice, where the customer completes
-3-D Secure. Made and checked like the cancellation link (``email_links``):
+3-D Secure. The same token, made for any invoice of the customer's, leads to the challenge
+and return pages of their own payments the bank wants authenticated at once (a first
+payment, a plan change): those pages check only that it is genuine and the customer's, not
+its expiry. Made and checked like the cancellation link (``email_links``):
 
 - signed with SECRET_KEY under a salt of its own, so no other signed value of the project
   verifies as one (not encrypted: the numbers it carries are readable, never forgeable);

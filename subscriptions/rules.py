@@ -12,7 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from billing.dunning import awaiting_authentication
 from billing.models import Charge, Invoice
 from subscriptions.models import RUNNING_STATUSES, Channel, Status
-from subscriptions.selectors import cancellation_refunded
+from subscriptions.policy import Rule
+from subscriptions.selectors import business_tz, cancellation_quote, cancellation_refunded
+from subscriptions.withdrawal_period import withdrawal_open
 
 
 class Refusal(StrEnum):
@@ -33,6 +35,8 @@ class Refusal(StrEnum):
     PLAN_NOT_SOLD = "plan_not_sold"
     EXTEND_UNPAID = "extend_unpaid"
     NOT_AWAITING_AUTHENTICATION = "not_awaiting_authentication"
+    WITHDRAWAL_PERIOD_OVER = "withdrawal_period_over"
+    COMMITMENT_RUNNING = "commitment_running"
 
 
 MESSAGES = {
@@ -69,6 +73,14 @@ MESSAGES = {
     Refusal.NOT_AWAITING_AUTHENTICATION: _("Ce paiement n'attend pas de confirmation de votre "
                                            "part : vous pouvez le régler avec « Payer "
                                            "maintenant »."),
+    Refusal.WITHDRAWAL_PERIOD_OVER: _(
+        "Le délai de rétractation de 14 jours est écoulé : il n'est plus possible de renoncer "
+        "à ce contrat. Vous pouvez le résilier avec « Résilier mon contrat », en bas de chaque "
+        "page."),
+    Refusal.COMMITMENT_RUNNING: _(
+        "Votre formule avec engagement court encore : le contrat se poursuit jusqu'à la fin de "
+        "l'engagement et les échéances restantes restent dues. Vous pourrez supprimer votre "
+        "compte une fois le contrat terminé."),
 }
 
 
@@ -92,6 +104,36 @@ def cancel_refusal(subscription, *, now) -> Refusal | None:
         return Refusal.ENDED
     if not subscription.auto_renew:
         return Refusal.ALREADY_CANCELLED
+    return None
+
+
+def withdrawal_refusal(subscription, *, now) -> Refusal | None:
+    """"Renoncer au contrat ici" (droit de rétractation, DESIGN §8): a contract concluded here,
+    still running, during its withdrawal period (subscriptions.withdrawal_period: until the
+    end of the fourteenth day after ``started_at``, extended past a weekend or holiday)."""
+    if subscription.channel != Channel.DIRECT:
+        return Refusal.OTHER_CHANNEL
+    if subscription.status == Status.ENDED:
+        return Refusal.ENDED
+    if not withdrawal_open(concluded_at=subscription.started_at, now=now, tz=business_tz()):
+        return Refusal.WITHDRAWAL_PERIOD_OVER
+    return None
+
+
+def account_delete_refusal(subscription, *, now) -> Refusal | None:
+    """Whether deleting the account may end this subscription now (accounts.services).
+
+    Not while a commitment binds the customer to further periods: the contract runs to the
+    commitment's end and its remaining instalments stay due (Code civil, art. 1103 and 1212:
+    a fixed-term contract is performed to its term), and those need the account and its card.
+    Inside the refund window the cancellation ends it with a full refund, so it may."""
+    if subscription.channel != Channel.DIRECT:
+        return Refusal.OTHER_CHANNEL
+    if subscription.status == Status.ENDED:
+        return None
+    quote = cancellation_quote(subscription=subscription, now=now)
+    if quote.rule == Rule.COMMITMENT and quote.access_ends_at > subscription.current_period_end:
+        return Refusal.COMMITMENT_RUNNING
     return None
 
 

@@ -4,11 +4,11 @@ refunds and emails merged in time order, each with who did it. Four queries, how
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from billing.dunning import FAILURE_REASONS
 from billing.models import Charge, Refund
+from formats.dates import long_datetime
 from notifications.models import OutboxEmail
 from subscriptions.models import Actor, CancelReason, EndReason, SubscriptionEvent
 
@@ -148,7 +148,7 @@ def _when(value) -> str:
         instant = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return str(value)
-    return formats.date_format(timezone.localtime(instant), "SHORT_DATETIME_FORMAT")
+    return long_datetime(instant)
 
 
 def _choice_label(choices, value) -> str:
@@ -170,6 +170,10 @@ def _event_details(kind, data) -> str:
         return " — ".join(parts)
     if kind == Kind.ENDED:
         return _choice_label(EndReason, data.get("reason", ""))
+    if kind == Kind.WITHDRAWN:
+        return _("déclaration reçue le %(date)s, au nom de %(name)s — accusé de réception à "
+                 "%(email)s") % {"date": _when(data.get("received_at")),
+                                 "name": data.get("name", ""), "email": data.get("email", "")}
     if kind in (Kind.PLAN_CHANGED, Kind.PLAN_CHANGE_SCHEDULED):
         return f"{data.get('from', '')} → {data.get('to', '')} {data.get('invoice', '')}".strip()
     if kind == Kind.PLAN_CHANGE_WITHDRAWN:

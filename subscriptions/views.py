@@ -1,13 +1,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.models import country_choices
+from accounts.forms import BillingDetailsForm, billing_details_complete
+from accounts.models import User, country_choices
 from billing.forms import CardTokenForm
 from billing.gateways import CardDeclined
 from billing.messages import decline_message
@@ -16,13 +15,28 @@ from billing.services import SetupAuthenticationRequired
 from billing.views import card_verification_start
 from legal.services import terms_acceptance_record
 from subscriptions.confirm_views import challenge_redirect, payment_answered
-from subscriptions.forms import CancelForm
+from subscriptions.forms import CancelForm, ResiliationForm
 from subscriptions.models import RUNNING_STATUSES, Plan, Subscription
-from subscriptions.pages import billing_page
-from subscriptions.rules import cancel_refusal, refusal_message, restart_refusal
-from subscriptions.selectors import cancellation_quote, customer_subscriptions, sellable_plans
+from subscriptions.pages import (
+    billing_page,
+    cancellable_subscriptions,
+    payments_awaiting_the_bank,
+    resiliation_recap,
+)
+from subscriptions.rules import (
+    cancel_refusal,
+    reactivate_refusal,
+    refusal_message,
+    restart_refusal,
+)
+from subscriptions.selectors import (
+    cancellation_acknowledgement,
+    cancellation_quote,
+    sellable_plans,
+)
 from subscriptions.services import (
     CancellationError,
+    Requester,
     SubscribeError,
     subscription_auto_renew_reactivate,
     subscription_cancel,
@@ -39,11 +53,15 @@ def _country(request):
 
 def plans(request):
     country = _country(request)
-    offers = [(plan, plan_price(plan=plan, country=country)) for plan in sellable_plans()]
+    # A visitor sees a French consumer's prices; a customer their own (their VAT treatment).
+    price_for = ({"customer": request.user} if request.user.is_authenticated
+                 else {"country": country})
+    offers = [(plan, plan_price(plan=plan, **price_for)) for plan in sellable_plans()]
     return render(request, "subscriptions/plans.html", {
         "monthly": [o for o in offers if o[0].interval == "month"],
         "annual": [o for o in offers if o[0].interval == "year"],
         "country_name": dict(country_choices()).get(country, country),
+        "reverse_charge": any(price.reverse_charge for _plan, price in offers),
     })
 
 
@@ -79,15 +97,30 @@ def restart(request, pk):
 
 
 def _checkout(request, *, plan, title, pay):
-    """The card form of a first payment; ``pay(token)`` charges it (None: the saved card)."""
+    """The card form of a first payment; ``pay(token)`` charges it (None: the saved card).
+    The billing details (customer type, business numbers, address) are entered on the same
+    page, in a form of their own, and must be complete before anything is paid."""
+    details = BillingDetailsForm(
+        request.POST if "billing_details" in request.POST else None,
+        instance=User.objects.get(pk=request.user.pk), require_address=True,
+    )
+    if details.is_bound and details.is_valid():
+        details.save()
+        messages.success(request, _("Vos coordonnées de facturation ont été enregistrées."))
+        return redirect(request.path)
+    details_complete = billing_details_complete(request.user)
+    paying = request.method == "POST" and not details.is_bound
     saved_card = default_card(customer=request.user)
     use_saved = bool(saved_card) and request.POST.get("use_saved_card") == "1"
-    form = CardTokenForm(request.POST or None) if not use_saved else CardTokenForm()
+    form = CardTokenForm(request.POST if paying and not use_saved else None)
     terms_error = (_("Cochez « J'accepte les conditions d'abonnement » pour souscrire.")
-                   if request.method == "POST" and request.POST.get("accept_terms") != "1"
+                   if paying and request.POST.get("accept_terms") != "1"
                    else "")
     payment_error = ""
-    if request.method == "POST" and not terms_error and (use_saved or form.is_valid()):
+    if paying and not details_complete:
+        payment_error = _("Complétez vos coordonnées de facturation (adresse, et pour un "
+                          "professionnel ses numéros) avant de payer : rien n'a été débité.")
+    elif paying and not terms_error and (use_saved or form.is_valid()):
         try:
             subscription = pay(None if use_saved else form.token)
         except CardDeclined as declined:
@@ -110,7 +143,9 @@ def _checkout(request, *, plan, title, pay):
     return render(request, "subscriptions/subscribe.html", {
         "title": title,
         "plan": plan,
-        "price": plan_price(plan=plan, country=request.user.billing_country),
+        "price": plan_price(plan=plan, customer=request.user),
+        "details": details,
+        "details_complete": details_complete,
         "form": form,
         "saved_card": saved_card,
         "terms_error": terms_error,
@@ -127,6 +162,7 @@ def billing(request):
             subscription.cancel_form = CancelForm(auto_id=f"id_cancel_{subscription.pk}_%s")
     return render(request, "subscriptions/billing.html", {
         "subscriptions": subscriptions,
+        "awaiting_the_bank": payments_awaiting_the_bank(customer=request.user),
         "card": default_card(customer=request.user),
     })
 
@@ -158,8 +194,9 @@ def cancel(request, pk):
             messages.error(request, str(error))
         else:
             if terms is not None:
-                messages.success(request, _("Votre abonnement a été annulé. Une confirmation "
-                                            "vous a été envoyée par e-mail."))
+                messages.success(request, _("Votre demande de résiliation a bien été reçue. Un "
+                                            "accusé de réception vous a été envoyé par "
+                                            "e-mail."))
         return redirect("subscriptions:billing")
     subscription.quote = cancellation_quote(subscription=subscription, now=timezone.now())
     return render(request, "subscriptions/cancel_confirm.html",
@@ -198,12 +235,61 @@ def pay_now(request, pk):
 
 @login_required
 def cancel_shortcut(request):
-    """The footer's "Résilier mon abonnement": straight to the cancellation recap."""
+    """The footer's "Résilier mon contrat" (L215-1-1, D215-1 to D215-3): the recap "Résilier
+    votre contrat", where the customer checks and corrects what the request says, may choose a
+    later effective date ("Vérifier" shows its effects, changing nothing) and confirms with
+    "Confirmer ma demande de résiliation". Confirmed, it leads to the acknowledgement."""
     now = timezone.now()
-    cancellable = [s for s in customer_subscriptions(customer=request.user)
-                   if cancel_refusal(s, now=now) is None]
-    if len(cancellable) == 1:
-        return HttpResponseRedirect(reverse("subscriptions:cancel", args=[cancellable[0].pk]))
-    if not cancellable:
+    cancellable = cancellable_subscriptions(customer=request.user, now=now)
+    if request.method != "POST" and not cancellable:
         messages.info(request, _("Vous n'avez aucun abonnement à résilier."))
-    return redirect("subscriptions:billing")
+        return redirect("subscriptions:billing")
+    # One running subscription at most; the reference typed on the form decides anyway.
+    subscription = cancellable[0] if cancellable else _posted_subscription(request)
+    if subscription is None:
+        return redirect("subscriptions:billing")
+    form = ResiliationForm(request.POST or None, customer=request.user,
+                           subscription=subscription, now=now)
+    confirmed = request.POST.get("action") != "verify"  # "Vérifier" only shows the effects
+    if request.method == "POST" and form.is_valid() and confirmed:
+        try:
+            subscription, _terms = subscription_cancel(
+                subscription=form.subscription,
+                reason=form.cleaned_data["reason"],
+                reason_detail=form.cleaned_data["reason_detail"],
+                actor_user=request.user,
+                effective_at=form.effective_at,
+                requester=Requester(form.cleaned_data["name"], form.cleaned_data["email"]),
+                now=now,
+            )
+        except CancellationError as error:
+            form.add_error(None, str(error))
+        else:
+            # Submitted again (already done): the same acknowledgement.
+            return redirect("subscriptions:resiliation_receipt", subscription.pk)
+    return render(request, "subscriptions/resiliation.html", {
+        "form": form,
+        **resiliation_recap(subscription=form.subscription, now=now, chosen=form.quote),
+    })
+
+
+def _posted_subscription(request):
+    """A second submission of the recap, once the first one cancelled: the contract it
+    named (the form checks the reference)."""
+    return request.user.subscriptions.select_related("plan", "customer").order_by(
+        "-started_at").first()
+
+
+@login_required
+def resiliation_receipt(request, pk):
+    """The acknowledgement of the résiliation (D215-3), as its email says it."""
+    subscription = get_object_or_404(
+        Subscription.objects.select_related("plan", "customer"), pk=pk, customer=request.user)
+    acknowledgement = cancellation_acknowledgement(subscription=subscription)
+    if acknowledgement is None:
+        return redirect("subscriptions:billing")
+    return render(request, "subscriptions/resiliation_receipt.html", {
+        "subscription": subscription,
+        "acknowledgement": acknowledgement,
+        "can_reactivate": reactivate_refusal(subscription, now=timezone.now()) is None,
+    })

@@ -1,11 +1,11 @@
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from accounts.action_keys import ActionKeyForm
 from billing.parsing import euros_to_cents
 from billing.templatetags.money import money
+from formats.dates import long_date
 from support.models import SupportRequest
 from support.services import STAFF_REPLY_STATUSES
 
@@ -16,7 +16,7 @@ class SubscriptionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, subscription):
         return _("%(plan)s · souscrit le %(date)s · %(status)s") % {
             "plan": subscription.plan,
-            "date": formats.date_format(subscription.started_at, "SHORT_DATE_FORMAT"),
+            "date": long_date(subscription.started_at),
             "status": subscription.get_status_display(),
         }
 

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from formats.dates import long_datetime
+
 
 class SupportRequest(models.Model):
     """A customer's request to support ("Contacter le support", DESIGN §11) and its outcome.
@@ -119,4 +121,4 @@ class SupportMessage(models.Model):
         verbose_name_plural = _("messages de support")
 
     def __str__(self):
-        return f"{self.get_author_display()} · {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_author_display()} · {long_datetime(self.created_at)}"

@@ -22,6 +22,10 @@ class UserFactory(factory.django.DjangoModelFactory):
     first_name = "Camille"
     last_name = "Martin"
     billing_country = "FR"
+    # A complete billing address, which the checkout asks for before the first invoice.
+    address_line1 = "12 rue des Lilas"
+    postal_code = "75011"
+    city = "Paris"
     preferred_language = "fr"
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 

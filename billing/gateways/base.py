@@ -79,7 +79,8 @@ class CardSetupRequest:
 
 @dataclass(frozen=True)
 class CardSetup:
-    """A card the provider verified for later off-session charges (Stripe: a SetupIntent)."""
+    """A card the provider set up for later off-session charges (Stripe: a SetupIntent),
+    verified, or waiting for the cardholder's 3-D Secure when ``requires_action``."""
 
     token: str
     customer_reference: str
@@ -128,7 +129,9 @@ class PaymentGateway:
         raise NotImplementedError
 
     def card_setup(self, request: CardSetupRequest) -> CardSetup:
-        """Raises CardDeclined (the bank refused the card) or ProviderError."""
+        """Raises CardDeclined (the bank refused the card) or ProviderError. A setup the bank
+        wants authenticated first comes back ``requires_action``, with the setup's reference
+        and client secret (then card_setup_confirmed)."""
         raise NotImplementedError
 
     def charge(self, request: ChargeRequest) -> OperationResult:

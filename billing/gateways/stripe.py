@@ -36,8 +36,11 @@ APIConnectionError (refused, reset, timed out)           UnknownOutcome: the lib
 any other StripeError                                    UnknownOutcome: reconciled by key
 ======================================================== ==================================
 
-``card_setup`` and ``lookup`` move no money: there, every error but a decline (and, for
-``lookup``, AuthenticationRequired) is a ProviderError. Refunds map the same way; a refund
+``card_setup``, ``card_setup_confirmed`` (a SetupIntent the cardholder authenticated),
+``cancel`` (a PaymentIntent still waiting for 3-D Secure, read back when it can no longer be
+cancelled) and ``lookup`` move no money: there, every error but a decline (and, for
+``lookup``, AuthenticationRequired) is a ProviderError. A ``canceled`` PaymentIntent is a
+refusal (``canceled``), whatever error its last attempt left. Refunds map the same way; a refund
 Stripe records as ``failed`` or ``canceled`` is a PaymentError.
 
 The library itself resends a request whose connection failed or that Stripe asks to be
@@ -125,13 +128,17 @@ def _settled(intent) -> OperationResult:
     if status == "succeeded":
         return OperationResult(reference=intent.id, amount_cents=intent.amount,
                                currency=intent.currency.upper(), succeeded=True)
+    if status == "canceled":  # final, whatever error the last attempt left behind
+        return OperationResult(reference=intent.id, amount_cents=intent.amount,
+                               currency=intent.currency.upper(), succeeded=False,
+                               failure_code="canceled")
     if status == "requires_action" or _field(error, "code") == "authentication_required":
         raise AuthenticationRequired(reference=intent.id,
                                      client_secret=_field(intent, "client_secret") or "")
-    if status == "canceled" or (status == "requires_payment_method" and error is not None):
+    if status == "requires_payment_method" and error is not None:
         return OperationResult(reference=intent.id, amount_cents=intent.amount,
                                currency=intent.currency.upper(), succeeded=False,
-                               failure_code=_decline_code(error) if error else "canceled")
+                               failure_code=_decline_code(error))
     raise UnknownOutcome(f"payment {intent.id} is {status}")
 
 
@@ -207,11 +214,12 @@ class StripeGateway(PaymentGateway):
 
     def cancel(self, *, reference: str, idempotency_key: str) -> OperationResult:
         """Cancels the PaymentIntent; one that can no longer be cancelled (the cardholder
-        completed it meanwhile) is read back and reported as it is."""
+        completed it meanwhile) is read back and reported as it is. No idempotency key: a
+        cancel is safe to repeat, and Stripe would replay a failed first answer under one
+        for 24 hours instead of cancelling."""
         try:
             with _nothing_moves():
-                intent = self.client.v1.payment_intents.cancel(
-                    reference, {}, {"idempotency_key": f"{idempotency_key}:cancel"})
+                intent = self.client.v1.payment_intents.cancel(reference)
         except PaymentError:
             with _nothing_moves():
                 intent = self.client.v1.payment_intents.retrieve(reference)

@@ -68,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.portal",
+                "subscriptions.context_processors.withdrawal",
             ],
         },
     },
@@ -114,6 +115,8 @@ ACCOUNT_USER_DISPLAY = "accounts.models.user_display"
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# What Django localizes itself (admin columns): no abbreviated month (formats.dates).
+FORMAT_MODULE_PATH = ["formats.locale_formats"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "Europe/Paris"

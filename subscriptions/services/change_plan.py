@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.amounts import (
@@ -25,6 +25,7 @@ from billing.messages import decline_message
 from billing.models import Charge, Invoice
 from billing.selectors import plan_price
 from billing.services import NOT_ATTEMPTED, charge_prepare, invoice_create
+from formats.dates import long_date
 from subscriptions.models import Actor, Interval, Plan, Subscription
 from subscriptions.periods import add_months, period_by_index, whole_seconds
 from subscriptions.rules import (
@@ -146,7 +147,7 @@ def _kind(subscription, plan, *, now) -> tuple[str, str]:
         return ChangeKind.UNAVAILABLE, _(
             "Vous êtes engagé jusqu'au %(date)s : vous pourrez changer de formule à partir de "
             "cette date."
-        ) % {"date": formats.date_format(commitment_end, "j F Y")}
+        ) % {"date": long_date(commitment_end)}
     if current.interval == plan.interval:
         if plan.tier > current.tier:
             return ChangeKind.UPGRADE, ""
@@ -162,8 +163,8 @@ def _kind(subscription, plan, *, now) -> tuple[str, str]:
 
 
 def _quote(subscription, plan, *, now, blocker) -> PlanChangeQuote:
-    country = subscription.customer.billing_country
-    price = plan_price(plan=plan, country=country)
+    customer = subscription.customer
+    price = plan_price(plan=plan, customer=customer)
     quote = {"plan": plan, "current_plan": subscription.plan, "price": price}
     if blocker:
         return PlanChangeQuote(kind=ChangeKind.UNAVAILABLE, reason=blocker, **quote)
@@ -176,7 +177,7 @@ def _quote(subscription, plan, *, now, blocker) -> PlanChangeQuote:
     period_seconds = whole_seconds(subscription.current_period_start,
                                    subscription.current_period_end)
     remaining_seconds = whole_seconds(now, subscription.current_period_end)
-    current_total = plan_price(plan=subscription.plan, country=country).total_cents
+    current_total = plan_price(plan=subscription.plan, customer=customer).total_cents
     credit_cents = 0
     if kind == ChangeKind.UPGRADE:
         amount_cents = prorated_difference_cents(

@@ -161,13 +161,15 @@ def suspend(subscription, *, invoice, charge, attempt, now) -> Subscription:
 
 
 def schedule_end(subscription, *, ends_at, reason, reason_detail, rule, refund_cents, who,
-                 now) -> Subscription:
-    """Auto-renewal off (a cancellation): the subscription runs until ``ends_at``."""
+                 now, details=None) -> Subscription:
+    """Auto-renewal off (a cancellation): the subscription runs until ``ends_at`` (the
+    effective date, possibly a later one the customer chose: renewal and expiry follow it).
+    ``details``: more for the event (what the acknowledgement restates)."""
     _move(
         subscription, "schedule_end", event_kind=SubscriptionEvent.Kind.CANCELLED, at=now,
         who=who, amount_cents=refund_cents,
         data={"rule": rule, "ends_at": ends_at.isoformat(), "reason": reason,
-              "reason_detail": reason_detail},
+              "reason_detail": reason_detail, **(details or {})},
         auto_renew=False, cancel_requested_at=now, cancel_reason=reason,
         cancel_reason_detail=reason_detail, ends_at=ends_at,
     )

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import (
     Case,
     CharField,
+    DateTimeField,
     Exists,
     F,
     Func,
@@ -39,20 +40,27 @@ from notifications.services import email_enqueue
 from subscriptions.email_links import cancel_link_url
 from subscriptions.models import Channel, Interval, Status, Subscription
 from subscriptions.periods import add_days, add_months
-from subscriptions.selectors import RENEWING, business_tz, cancellation_refunded
+from subscriptions.policy import chatel_notice_window, commitment_end
+from subscriptions.selectors import (
+    CHATEL_NOTICE,
+    RENEWING,
+    business_tz,
+    cancellation_refunded,
+)
 
 PRE_CHARGE = "pre_charge_notice"
-ANNUAL_RENEWAL = "annual_renewal_notice"
+ANNUAL_RENEWAL = CHATEL_NOTICE
 PRE_EXPIRY = "pre_expiry_notice"
 CARD_EXPIRY = "card_expiry_notice"
 
-# Loi Chatel (article L215-1 du Code de la consommation): the notice must reach the customer
-# at the earliest 3 months and at the latest 1 month before the renewal date.
-CHATEL_EARLIEST_MONTHS = 3
-CHATEL_LATEST_MONTHS = 1
 
 def account_url() -> str:
     return settings.SITE_URL + "/compte/abonnement/"
+
+
+def resiliation_url() -> str:
+    """The footer's "Résilier mon contrat" (signing in first if need be)."""
+    return settings.SITE_URL + "/compte/resilier/"
 
 
 def cancel_url(subscription) -> str:
@@ -96,44 +104,73 @@ def pre_charge_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
 
 
 def annual_renewal_notices_due(*, now):
-    """Annual plans renewing tacitly, ANNUAL_RENEWAL_NOTICE_DAYS before the renewal. The
-    service checks the legal window exactly; the SQL bounds here are a little wider (1 month
-    is 28 to 31 days, 3 months 89 to 92, give or take a daylight-saving hour)."""
+    """The Loi Chatel notice, ANNUAL_RENEWAL_NOTICE_DAYS before a tacit renewal: an annual
+    plan's renewal, or the end of a monthly plan's commitment, after which the contract goes
+    on tacitly from month to month. The service checks the legal window exactly; the SQL
+    bounds here are a little wider (1 month is 28 to 31 days, 3 months 89 to 92, give or take
+    a daylight-saving hour). Once per renewal date (per commitment)."""
+    horizon = _days_ahead(now, settings.ANNUAL_RENEWAL_NOTICE_DAYS)
+    annual = Q(plan__interval=Interval.YEAR, current_period_end__lt=horizon,
+               current_period_end__gt=now + timedelta(days=27),
+               current_period_end__lte=now + timedelta(days=93))
+    commitment = Q(plan__interval=Interval.MONTH, plan__commitment_months__gt=0,
+                   commitment_ends_at__lt=horizon,
+                   commitment_ends_at__gt=now + timedelta(days=27),
+                   commitment_ends_at__lte=now + timedelta(days=93))
     return _unqueued(
-        _reminded().filter(
-            status=Status.ACTIVE,
-            auto_renew=True,
-            plan__interval=Interval.YEAR,
-            current_period_end__lt=_days_ahead(now, settings.ANNUAL_RENEWAL_NOTICE_DAYS),
-            current_period_end__gt=now + timedelta(days=27),
-            current_period_end__lte=now + timedelta(days=93),
-        ),
+        _reminded()
+        .filter(status=Status.ACTIVE, auto_renew=True)
+        .annotate(commitment_ends_at=_CommitmentEnd("started_at", "plan__commitment_months"))
+        .filter(annual | commitment),
         kind=ANNUAL_RENEWAL,
-        occasion=_occasion("subscription-", F("pk"), "-renewal-", _UtcStamp("current_period_end")),
+        occasion=Case(
+            When(plan__interval=Interval.YEAR,
+                 then=_occasion("subscription-", F("pk"), "-renewal-",
+                                _UtcStamp("current_period_end"))),
+            default=_occasion("subscription-", F("pk"), "-commitment-end"),
+            output_field=CharField(),
+        ),
     )
 
 
 def chatel_window_open(*, renews_at, now) -> bool:
     """Between 3 months and 1 month before the renewal date, counted on the local calendar
     from that date (a notice later than a month before it does not meet the law)."""
-    tz = business_tz()
+    start, end = chatel_notice_window(renews_at=renews_at, tz=business_tz())
     # Compared in UTC: two date-times sharing a tzinfo compare by wall clock, ignoring fold.
-    return (
-        add_months(renews_at, -CHATEL_EARLIEST_MONTHS, tz=tz).astimezone(UTC)
-        <= now.astimezone(UTC)
-        < add_months(renews_at, -CHATEL_LATEST_MONTHS, tz=tz).astimezone(UTC)
-    )
+    return start.astimezone(UTC) <= now.astimezone(UTC) < end.astimezone(UTC)
+
+
+def _chatel_renewal_date(subscription):
+    """The date of the tacit renewal the notice is about, and whether it is the end of a
+    monthly commitment."""
+    if subscription.plan.interval == Interval.YEAR:
+        return subscription.current_period_end, False
+    plan = subscription.plan
+    return commitment_end(plan=plan, started_at=subscription.started_at,
+                          billing_anchor=subscription.billing_anchor, tz=business_tz()), True
 
 
 def annual_renewal_notice_send(*, subscription_id: int, now) -> OutboxEmail | None:
-    """The renewal date, the amount and the right not to renew, with the cancel link."""
+    """The renewal date, the amount, the right not to renew and the last date to refuse it
+    (in a box), with the cancel link. The outbox row records the send
+    (selectors.chatel_notice_sent)."""
     subscription = annual_renewal_notices_due(now=now).filter(pk=subscription_id).first()
-    if subscription is None or not chatel_window_open(
-        renews_at=subscription.current_period_end, now=now
+    if subscription is None:
+        return None
+    renews_at, commitment = _chatel_renewal_date(subscription)
+    horizon = _days_ahead(now, settings.ANNUAL_RENEWAL_NOTICE_DAYS)
+    if renews_at.astimezone(UTC) >= horizon.astimezone(UTC) or not chatel_window_open(
+        renews_at=renews_at, now=now
     ):
         return None
-    return _enqueue(ANNUAL_RENEWAL, subscription, now=now,
-                    context=_renewal_context(subscription))
+    context = _renewal_context(subscription)
+    context.update(renews_at=renews_at, commitment=commitment,
+                   commitment_months=subscription.plan.commitment_months)
+    if commitment:
+        # The signed link cancels the coming monthly renewal only: the footer's door instead.
+        context["cancel_url"] = resiliation_url()
+    return _enqueue(ANNUAL_RENEWAL, subscription, now=now, context=context)
 
 
 # Pre-expiry notice
@@ -261,6 +298,28 @@ class _UtcStamp(Func):
         return f"strftime(%s, {sql})", ("%Y%m%dT%H%MZ", *params)
 
 
+class _CommitmentEnd(Func):
+    """``started_at`` plus the plan's ``commitment_months`` on the business time zone's
+    calendar, in SQL: exact on PostgreSQL (its month arithmetic clamps the day, as
+    ``add_months`` does); approximate on SQLite (the embedded demo), where the service's own
+    check decides."""
+
+    output_field = DateTimeField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        started, started_params = compiler.compile(self.source_expressions[0])
+        months, months_params = compiler.compile(self.source_expressions[1])
+        tz = settings.BUSINESS_TIME_ZONE
+        return (f"(({started} AT TIME ZONE %s) + make_interval(months => {months}::integer))"
+                f" AT TIME ZONE %s", (*started_params, tz, *months_params, tz))
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        started, started_params = compiler.compile(self.source_expressions[0])
+        months, months_params = compiler.compile(self.source_expressions[1])
+        return (f"datetime({started}, '+' || {months} || ' months')",
+                (*started_params, *months_params))
+
+
 def _occasion(*parts):
     """The occasion, in SQL, from literal text and expressions (a column as ``F``), e.g.
     ``subscription-42-renewal-20260410T0730Z``."""
@@ -295,8 +354,7 @@ def _renewal_context(subscription, *, card=None) -> dict:
         "plan": plan,
         "current_plan": subscription.plan,
         "renews_at": subscription.current_period_end,
-        "amount": plan_price(plan=plan, country=customer.billing_country,
-                             on=subscription.current_period_end),
+        "amount": plan_price(plan=plan, customer=customer, on=subscription.current_period_end),
         "currency": plan.currency,
         "card": card or default_card(customer=customer),
         "cancel_url": cancel_url(subscription),

@@ -8,7 +8,7 @@ subscription ended or was cancelled for that period) goes back to the customer."
 from billing.dunning import FailureKind, authentication_record, decline_record
 from billing.models import Charge, Invoice, Refund
 from billing.selectors import plan_price
-from billing.services import invoice_void, refund_create
+from billing.services import invoice_void, payment_method_withdraw, refund_create
 from notifications.services import email_enqueue
 from subscriptions.models import Actor, Status
 from subscriptions.payment_links import confirm_link_url
@@ -25,10 +25,15 @@ def _who(charge, subscription_or_customer) -> Who:
 
 
 def initial_settled(*, invoice, charge, subscription, now) -> None:
-    """Paid opens the subscription (or restarts the ended one it was for); refused drops the
-    draft, which never got a number."""
+    """Paid opens the subscription (or restarts the ended one it was for); refused (declined,
+    the bank's challenge refused or given up) drops the draft, which never got a number, and
+    a card entered with this checkout does not stay the default."""
     if charge.status == Charge.Status.FAILED:
         invoice_void(invoice=invoice, now=now)
+        card = charge.payment_method
+        if card is not None and card.created_at == invoice.created_at:
+            # Saved in the checkout's transaction, at the same instant as its invoice.
+            payment_method_withdraw(payment_method=card)
         return
     who = _who(charge, invoice.customer)
     if subscription is None:
@@ -154,8 +159,7 @@ def plan_change_apply(subscription, *, plan, period_start, period_end, invoice, 
             "plan": subscription.plan,
             "invoice": invoice,
             "amount_cents": amount_cents,
-            "price": plan_price(plan=subscription.plan,
-                                country=subscription.customer.billing_country),
+            "price": plan_price(plan=subscription.plan, customer=subscription.customer),
             "switching": switching,
             "next_charge_at": subscription.current_period_end,
         },

@@ -11,7 +11,6 @@ from billing.services import (
     charge_prepare,
     invoice_create,
     payment_method_save,
-    payment_method_withdraw,
 )
 from subscriptions.models import RUNNING_STATUSES, Actor, Subscription
 from subscriptions.periods import period_by_index
@@ -84,7 +83,8 @@ def _pay_first_period(*, customer, plan, card_token, now, subscription=None) -> 
                 _("Un paiement est déjà en cours de traitement. Merci de patienter quelques "
                   "minutes avant de réessayer.")
             )
-        new_card = payment_method_save(customer=customer, setup=setup, now=now) if setup else None
+        if setup is not None:
+            payment_method_save(customer=customer, setup=setup, now=now)
         period = period_by_index(anchor=now, interval=plan.interval, index=0, tz=business_tz())
         invoice = invoice_create(
             customer=customer,
@@ -101,8 +101,6 @@ def _pay_first_period(*, customer, plan, card_token, now, subscription=None) -> 
     if charge.status == Charge.Status.REQUIRES_ACTION:
         raise ChallengeRequired(charge)
     if charge.status == Charge.Status.FAILED:
-        if new_card is not None:
-            payment_method_withdraw(payment_method=new_card)
         raise SubscribeError(decline_message(charge.failure_code))
     if charge.status != Charge.Status.SUCCEEDED:
         raise PaymentUnconfirmed(

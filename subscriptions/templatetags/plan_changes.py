@@ -6,6 +6,6 @@ register = template.Library()
 
 
 @register.filter
-def price_in(plan, country):
-    """The plan's price for a customer of this billing country (``plan|price_in:country``)."""
-    return plan_price(plan=plan, country=country)
+def price_for(plan, customer):
+    """The plan's price for this customer (``plan|price_for:user``)."""
+    return plan_price(plan=plan, customer=customer)

@@ -394,7 +394,7 @@ def test_allauth_pages_render_in_the_site_layout_in_french_then_english(
     assert html_lang(response) == "fr"
     assert _title(response) == f"{french} · Espace client"
     assert 'class="site-header"' in html and 'class="language-switch"' in html
-    assert "Résilier mon abonnement" in html
+    assert "Résilier mon contrat" in html
 
     # when
     switched = client.post(reverse("accounts:set_language"), {"language": "en", "next": path})
@@ -404,7 +404,7 @@ def test_allauth_pages_render_in_the_site_layout_in_french_then_english(
     assert response.status_code == 200
     assert html_lang(response) == "en"
     assert _title(response) == f"{english} · Customer area"
-    assert "Cancel my subscription" in html
+    assert "Cancel my contract" in html
     assert "Résilier" not in html
 
 
@@ -518,7 +518,7 @@ def test_language_switch_renders_the_billing_page_in_english_and_keeps_the_choic
     assert html_lang(page) == "en"
     assert "Subscription and billing" in html
     assert "Abonnement et facturation" not in html
-    assert "Cancel my subscription" in html
+    assert "Cancel my contract" in html
 
 
 def test_the_language_switch_is_post_only_and_ignores_unknown_languages_and_foreign_urls(
@@ -580,7 +580,7 @@ def test_the_english_catalog_translates_the_billing_vocabulary():
         "Abonnement et facturation": "Subscription and billing",
         "Annuler l'abonnement": "Cancel subscription",
         "Pas maintenant": "Not now",
-        "Résilier mon abonnement": "Cancel my subscription",
+        "Résilier mon contrat": "Cancel my contract",
         "Mon compte": "My account",
         "Réactiver le renouvellement automatique": "Turn auto-renewal back on",
         "TTC": "incl. VAT",

@@ -23,7 +23,9 @@ DELETE_URL = reverse("accounts:delete")
 @pytest.fixture
 def subscription(now):
     """A monthly subscription past its refund window."""
-    return subscribed(customer=UserFactory(first_name="Camille", last_name="Martin"),
+    return subscribed(customer=UserFactory(first_name="Camille", last_name="Martin",
+                                           customer_type="business", company_name="Lumière SAS",
+                                           siren="732829320", vat_number="FR44732829320"),
                       at=now - days(20))
 
 
@@ -59,6 +61,12 @@ def test_the_export_has_every_section_and_no_card_number_or_token(client, custom
                          "support_requests", "terms_acceptances"}
     assert data["profile"]["email"] == customer.email
     assert data["profile"]["customer_number"] == customer.customer_number
+    assert {key: data["profile"][key] for key in ("company_name", "address_line1",
+                                                   "postal_code", "city", "siren",
+                                                   "vat_number")} == {
+        "company_name": "Lumière SAS", "address_line1": "12 rue des Lilas",
+        "postal_code": "75011", "city": "Paris", "siren": "732829320",
+        "vat_number": "FR44732829320"}
     [exported] = data["subscriptions"]
     assert exported["licence_key"] == subscription.licence_key
     assert [e["kind"] for e in exported["events"]] == ["subscribed"]
@@ -136,6 +144,9 @@ def test_deleting_cancels_anonymises_keeps_invoices_and_logs_out(
     assert (customer.email, customer.first_name, customer.last_name, customer.is_active,
             customer.has_usable_password()) == (
         f"supprime-{customer.pk}@invalid.example", "", "", False, False)
+    assert (customer.company_name, customer.address_line1, customer.address_line2,
+            customer.postal_code, customer.city, customer.siren, customer.vat_number) == (
+        "", "", "", "", "", "", "")
     assert not EmailAddress.objects.filter(user=customer).exists()
     assert not EmailAddress.objects.filter(email=email).exists()
     card = PaymentMethod.objects.get(customer=customer)

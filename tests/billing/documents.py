@@ -37,20 +37,11 @@ def paid_invoice(customer, *, at) -> Invoice:
     return Invoice.objects.get(customer=customer)
 
 
-def reverse_charged(invoice: Invoice) -> Invoice:
-    """The invoice as invoice_create makes it for an EU business outside France with a valid
-    VAT number (DESIGN §3): 0 % VAT and the reverse charge. Set here directly, standing for
-    that VAT treatment."""
-    invoice.lines.update(vat_cents=0, total_cents=invoice.net_cents)
-    invoice.charges.update(amount_cents=invoice.net_cents)
-    invoice.vat_rate, invoice.vat_cents, invoice.total_cents = 0, 0, invoice.net_cents
-    invoice.reverse_charge = True
-    invoice.save(update_fields=["vat_rate", "vat_cents", "total_cents", "reverse_charge"])
-    return Invoice.objects.get(pk=invoice.pk)
-
-
 def reverse_charge_invoice(*, at) -> Invoice:
-    return reverse_charged(paid_invoice(german_business(), at=at - days(3)))
+    """A German business with a valid VAT number: 0 % VAT under reverse charge (DESIGN §3)."""
+    invoice = paid_invoice(german_business(), at=at - days(3))
+    assert (invoice.reverse_charge, invoice.vat_rate, invoice.total_cents) == (True, 0, 8250)
+    return invoice
 
 
 def page_text(response) -> str:

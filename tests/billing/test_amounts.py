@@ -14,6 +14,7 @@ from billing.amounts import (
     round_half_up,
     tax_from_net,
     tax_from_total,
+    unused_days_refund,
 )
 
 # The rates the arithmetic is checked with (the dated table itself: tests/billing/test_vat.py);
@@ -321,3 +322,28 @@ def test_property_annual_refund_never_exceeds_the_refundable_nor_the_remaining_m
     assert 0 <= refund <= refundable
     assert refund == min(refundable, (2 * remaining.numerator + remaining.denominator)
                          // (2 * remaining.denominator))
+
+
+# Loi Chatel: the unused days of a paid period
+
+
+@pytest.mark.parametrize(("paid", "unused", "days", "refundable", "expected"), [
+    (9900, 355, 366, 9900, 9602),  # 9601.64 → 9602
+    (990, 19, 30, 990, 627),
+    (990, 0, 30, 990, 0),
+    (990, 30, 30, 990, 990),
+    (1000, 1, 8, 1000, 125),
+    (1, 1, 2, 1, 1),  # 0.5 rounds half up
+    (9900, 355, 366, 100, 100),  # capped at what remains refundable
+])
+def test_unused_days_refund(paid, unused, days, refundable, expected):
+    # when / then
+    assert unused_days_refund(paid_cents=paid, period_days=days, unused_days=unused,
+                              refundable_cents=refundable) == expected
+
+
+@pytest.mark.parametrize(("unused", "days"), [(-1, 30), (31, 30), (0, 0)])
+def test_unused_days_refund_refuses_days_outside_the_period(unused, days):
+    with pytest.raises(ValueError):
+        unused_days_refund(paid_cents=990, period_days=days, unused_days=unused,
+                           refundable_cents=990)

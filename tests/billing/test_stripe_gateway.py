@@ -690,3 +690,57 @@ def test_cancelling_a_payment_the_cardholder_completed_meanwhile_reports_it_paid
                             idempotency_key=idempotency_key)
     # then: paid, as Stripe says
     assert (result.reference, result.succeeded) == (required.value.reference, True)
+
+
+def test_a_cancelled_off_session_payment_is_reported_cancelled(gateway, monkeypatch):
+    # An off-session confirmation that needed 3-D Secure leaves last_payment_error
+    # {code: authentication_required} on the PaymentIntent; once cancelled its status is
+    # "canceled" (localstripe keeps last_payment_error after a cancel too).
+    cancelled = stripe.PaymentIntent.construct_from({
+        "id": "pi_3Off", "object": "payment_intent", "amount": 990, "currency": "eur",
+        "status": "canceled", "client_secret": "pi_3Off_secret", "metadata": {},
+        "last_payment_error": {"type": "card_error", "code": "authentication_required"},
+    }, SECRET_KEY)
+    monkeypatch.setattr(gateway.client.v1.payment_intents, "cancel", lambda *a, **k: cancelled)
+    # when / then: cancelled, i.e. refused -- not "could not be cancelled" for ever
+    result = gateway.cancel(reference="pi_3Off", idempotency_key="invoice-1-attempt-1")
+    assert result.succeeded is False
+
+
+def test_a_cancel_that_failed_once_is_really_sent_again(gateway, stripe_client, monkeypatch):
+    # given: a payment waiting for 3-D Secure
+    card = saved_card(gateway, stripe_client, AUTHENTICATION)
+    idempotency_key = key()
+    with pytest.raises(AuthenticationRequired) as required:
+        charge(gateway, card, idempotency_key=idempotency_key, off_session=False)
+    reference = required.value.reference
+    # and: Stripe as documented -- the first answer under an Idempotency-Key (a 500 too) is
+    # saved and replayed for 24 hours; the first cancel got a 500
+    service = gateway.client.v1.payment_intents
+    real_cancel, saved = service.cancel, {}
+
+    def stripe_cancel(intent, params=None, options=None):
+        k = (options or {}).get("idempotency_key")
+        if k in saved:
+            raise saved[k]
+        if not saved.get("first_done"):
+            saved["first_done"] = True
+            body = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
+            error = stripe.APIError("An unknown error occurred", http_body=json.dumps(body),
+                                    http_status=500, json_body=body)
+            if k is not None:
+                saved[k] = error
+            raise error
+        return real_cancel(intent, params, options)
+
+    monkeypatch.setattr(service, "cancel", stripe_cancel)
+    with pytest.raises(ProviderError):
+        gateway.cancel(reference=reference, idempotency_key=idempotency_key)
+    # when: the portal tries again later, Stripe healthy
+    try:
+        result = gateway.cancel(reference=reference, idempotency_key=idempotency_key)
+    except ProviderError:
+        result = None
+    # then: it is cancelled now, not in 24 hours
+    assert stripe_client.v1.payment_intents.retrieve(reference).status == "canceled"
+    assert result is not None and result.succeeded is False

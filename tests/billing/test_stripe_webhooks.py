@@ -655,7 +655,7 @@ def test_a_dispute_is_on_the_timeline_flagged_in_admin_and_mailed_to_support(
     assert list(not_listed.context["cl"].result_list) == [other]
     page = superuser_client.get(reverse("admin:subscriptions_subscription_change",
                                         args=[disputed.pk])).content.decode()
-    assert "Litige ouvert : 9,90\u00a0€ contestés le 10/03/2026 (fraude (paiement non " \
+    assert "Litige ouvert : 9,90\u00a0€ contestés le 10 mars 2026 (fraude (paiement non " \
            "reconnu)), paiement " + charge.idempotency_key in page
     other_page = superuser_client.get(reverse("admin:subscriptions_subscription_change",
                                               args=[other.pk])).content.decode()

@@ -6,15 +6,14 @@ are made relative to the real ``timezone.now()``."""
 import re
 
 import pytest
-from django.template.defaultfilters import date as date_filter
 from django.utils import timezone, translation
 from playwright.sync_api import expect
 
 from billing.models import Refund
 from billing.templatetags.money import money
+from formats.dates import long_date
 from notifications.models import OutboxEmail
 from subscriptions.models import Status, SubscriptionEvent
-from subscriptions.selectors import business_tz
 from tests.browser.conftest import log_in
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
@@ -42,9 +41,9 @@ def refund_window_subscription():
 
 
 def french_date(value):
-    """As the pages write it: on the business time zone's calendar."""
+    """As the pages write it (formats.dates): on the business time zone's calendar."""
     with translation.override("fr"):
-        return date_filter(timezone.localtime(value, business_tz()), "j F Y")
+        return long_date(value)
 
 
 def french_money(cents):
@@ -153,6 +152,12 @@ def test_confirming_without_refund_updates_the_section_and_sends_one_email(page)
     period_end = subscription.current_period_end
     billing = billing_page(page, subscription)
     dialog = billing.open_dialog()
+    customer = subscription.customer
+    expect(dialog.locator(".customer-name")).to_have_text(customer.get_full_name())
+    expect(dialog.locator(".acknowledgement-email")).to_have_text(customer.email)
+    expect(dialog.locator(".contract-reference")).to_have_text(
+        f"client {customer.customer_number}, abonnement {subscription.reference}")
+    expect(dialog.locator(".effective-date")).to_have_text(french_date(period_end))
     expect(dialog.locator(".access-end")).to_contain_text(
         f"Votre abonnement restera actif jusqu'au {french_date(period_end)}")
     expect(dialog.locator(".refund")).to_have_text(
@@ -167,8 +172,9 @@ def test_confirming_without_refund_updates_the_section_and_sends_one_email(page)
     # then
     expect(page).to_have_url(BILLING_URL)
     expect(page.locator(".message.success")).to_have_text(
-        "Votre abonnement a été annulé. Une confirmation vous a été envoyée par e-mail.")
-    expect(billing.badge).to_have_text("Annulé")
+        "Votre demande de résiliation a bien été reçue. Un accusé de réception vous a été "
+        "envoyé par e-mail.")
+    expect(billing.badge).to_have_text("Résilié")
     expect(billing.section.locator(".ends-at")).to_have_text(
         f"Actif jusqu'au {french_date(period_end)}, sans renouvellement")
     expect(billing.section.locator(".next-charge")).to_have_count(0)
@@ -267,7 +273,7 @@ def test_keyboard_only_open_escape_trap_and_confirm(page):
     expect(billing.confirm).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(BILLING_URL)
-    expect(billing.badge).to_have_text("Annulé")
+    expect(billing.badge).to_have_text("Résilié")
     expect(billing.reactivate).to_be_visible()
     subscription.refresh_from_db()
     assert subscription.auto_renew is False
@@ -309,7 +315,7 @@ def test_without_javascript_the_button_leads_to_a_confirmation_page(nojs_page):
     page.get_by_label("Pourquoi partez-vous ? (facultatif)").select_option(label="Autre raison")
     page.get_by_role("button", name="Annuler l'abonnement").click()
     expect(page).to_have_url(BILLING_URL)
-    expect(billing.badge).to_have_text("Annulé")
+    expect(billing.badge).to_have_text("Résilié")
     expect(billing.section.locator(".ends-at")).to_contain_text(
         french_date(subscription.current_period_end))
     expect(billing.reactivate).to_be_visible()
@@ -360,7 +366,7 @@ def test_double_click_on_confirm_cancels_once(page):
     billing.confirm.dblclick()
     # then
     expect(page).to_have_url(BILLING_URL)
-    expect(billing.badge).to_have_text("Annulé")
+    expect(billing.badge).to_have_text("Résilié")
     assert len(posts) == 1
     assert cancellation_emails(subscription).count() == 1
     assert cancelled_events(subscription).count() == 1
@@ -406,7 +412,7 @@ def test_a_second_click_while_the_first_request_is_on_its_way_sends_nothing(page
     page.mouse.click(x, y)
     held.release()
     # then
-    expect(billing.badge).to_have_text("Annulé")
+    expect(billing.badge).to_have_text("Résilié")
     assert len(posts) == 1
     assert cancellation_emails(subscription).count() == 1
     assert cancelled_events(subscription).count() == 1

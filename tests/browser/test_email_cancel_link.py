@@ -8,14 +8,13 @@ import re
 
 import pytest
 from django.conf import settings
-from django.template.defaultfilters import date as date_filter
 from django.utils import timezone, translation
 from playwright.sync_api import expect
 
+from formats.dates import long_date
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status, SubscriptionEvent
-from subscriptions.selectors import business_tz
 from tests.factories import PlanFactory, UserFactory, days, subscribed
 
 pytestmark = pytest.mark.browser
@@ -24,9 +23,9 @@ LINK = re.compile(re.escape(settings.SITE_URL) + r"(/resilier/[^/\s\"<>]+/)")
 
 
 def french_date(value):
-    """As the pages write it: on the business time zone's calendar."""
+    """As the pages write it (formats.dates): on the business time zone's calendar."""
     with translation.override("fr"):
-        return date_filter(timezone.localtime(value, business_tz()), "j F Y")
+        return long_date(value)
 
 
 def test_cancelling_from_the_pre_charge_email_link(page):
@@ -56,10 +55,13 @@ def test_cancelling_from_the_pre_charge_email_link(page):
     page.get_by_label("Pourquoi partez-vous ? (facultatif)").select_option(label="Trop cher")
     page.get_by_role("button", name="Annuler l'abonnement").click()
     # then
-    expect(page.get_by_role("heading", name="Votre abonnement est annulé")).to_be_visible()
+    expect(page.get_by_role(
+        "heading", name="Accusé de réception de votre demande de résiliation")).to_be_visible()
+    expect(page.locator(".effective-date")).to_have_text(ends)
     expect(page.locator(".access-end")).to_contain_text(
-        f"Votre abonnement reste actif jusqu'au {ends}")
-    expect(page.get_by_text("Une confirmation vous a été envoyée par e-mail.")).to_be_visible()
+        "Votre abonnement reste actif jusqu'à la date d'effet")
+    expect(page.get_by_text("Cet accusé de réception vous a aussi été envoyé par e-mail à "
+                            f"{subscription.customer.email}.")).to_be_visible()
     subscription.refresh_from_db()
     assert subscription.auto_renew is False
     assert subscription.status == Status.ACTIVE

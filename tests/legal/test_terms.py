@@ -59,7 +59,7 @@ def test_the_terms_page_shows_the_version_in_force_and_announces_the_next(client
     assert "Conditions de mai" in page
     assert "Conditions d&#x27;avril" not in page
     assert reverse("legal:terms_version", args=[upcoming.pk]) in page
-    assert "1 avril 2026" in page
+    assert "1er avril 2026" in page
 
 
 def test_a_draft_is_not_public(client):
@@ -230,11 +230,13 @@ def test_the_email_says_what_changes_when_and_where_to_read_it(now):
     # then
     email = OutboxEmail.objects.get(kind="terms_updated")
     assert email.recipient == customer.email
-    assert "1 avril 2026" in email.subject
+    assert "1er avril 2026" in email.subject
     assert "Conditions d'avril" in email.body_text
     assert "Le support répond désormais sous 24 h." in email.body_text
     assert reverse("legal:terms_version", args=[version.pk]) in email.body_text
-    assert "vaut acceptation" in email.body_text
+    # no "continued use means acceptance" (an unfair term for a consumer): the choice to leave
+    assert "vaut acceptation" not in email.body_text
+    assert "résilier votre contrat à tout moment" in email.body_text
     assert "Mon compte" in email.body_html
 
 

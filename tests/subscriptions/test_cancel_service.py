@@ -37,7 +37,8 @@ FRENCH_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet
 
 def french_date(instant):
     local = instant.astimezone(PARIS)
-    return f"{local.day} {FRENCH_MONTHS[local.month - 1]} {local.year}"
+    day = "1er" if local.day == 1 else local.day
+    return f"{day} {FRENCH_MONTHS[local.month - 1]} {local.year}"
 
 
 def months_ago(now, months):
@@ -142,8 +143,8 @@ def test_monthly_last_second_of_the_refund_window_ends_now_and_refunds_everythin
     assert_cancelled_event(subscription, now=now, rule="refund_window", refund_cents=990,
                            ends_at=now)
     assert_one_email(subscription, mailoutbox, contains=[
-        "le 10 mars 2026 à 09:30",
-        "Date d'effet : 10 mars 2026 à 09:30",
+        "demande de résiliation le 10 mars 2026 à 9 h 30.",
+        "Date d'effet : 10 mars 2026 à 9 h 30\n",
         f"Remboursement : 9,90{NBSP}€",
     ])
 
@@ -233,9 +234,9 @@ def test_monthly_first_second_after_the_refund_window_ends_at_period_end_without
     assert_cancelled_event(subscription, now=now, rule="monthly", refund_cents=0,
                            ends_at=period_end)
     assert_one_email(subscription, mailoutbox, contains=[
-        "Date d'effet : 24 mars 2026",
+        "Date d'effet : 24 mars 2026\n",
         "Aucun remboursement",
-        "réactiver le renouvellement automatique jusqu'au 24 mars 2026",
+        "réactiver le renouvellement automatique jusqu'à la date d'effet",
     ])
 
 
@@ -279,7 +280,7 @@ def test_annual_after_the_window_keeps_access_to_the_end_of_the_monthly_slice(
     assert terms.refund_cents == refund
     assert_cancelled_event(subscription, now=now, rule="annual", refund_cents=refund,
                            ends_at=slice_end)
-    effective = f"Date d'effet : {french_date(slice_end)}."
+    effective = f"Date d'effet : {french_date(slice_end)}\n"
     if refund:
         assert_one_refund(subscription, amount=refund, net=net, vat=vat)
         money = f"{refund // 100},{refund % 100:02d}{NBSP}€"

@@ -16,15 +16,22 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from billing.gateways.simulated import challenge_complete
-from billing.models import Charge, Invoice, PaymentMethod, SimulatedProviderOperation
+from billing.gateways import ProviderError
+from billing.gateways.simulated import SimulatedGateway, challenge_complete
+from billing.models import Charge, Invoice, PaymentMethod, Refund, SimulatedProviderOperation
 from legal.models import TermsAcceptance, TermsVersion
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status
 from subscriptions.payment_links import confirm_link_path
-from subscriptions.services.change_plan import plan_change_quote, subscription_upgrade
+from subscriptions.services import SubscribeError, subscription_cancel
+from subscriptions.services.change_plan import (
+    PlanChangeError,
+    plan_change_quote,
+    subscription_upgrade,
+)
 from subscriptions.services.payments import ChallengeRequired
+from subscriptions.services.renew import subscription_renew
 from subscriptions.services.subscribe import subscription_subscribe
 from tests.factories import PlanFactory, UserFactory, card_token, saved_card, subscribed
 
@@ -41,10 +48,10 @@ def _client(customer):
     return client
 
 
-def _through_the_challenge(client, response, *, answer):
+def _answered_at_the_bank(client, response, *, answer):
     """From the portal's redirect to a challenge page: the provider's script (its challenge
-    page, with the client secret and the return URL), the bank's answer, back to the portal.
-    Returns the page the customer ends on."""
+    page, with the client secret and the return URL) and the bank's answer. Returns the URL
+    the bank sends the customer back to."""
     assert response.status_code == 302, response
     page = client.get(response.url)
     assert page.status_code == 200
@@ -55,7 +62,12 @@ def _through_the_challenge(client, response, *, answer):
     answered = client.post(challenge_url, {"client_secret": secret, "return_url": return_url,
                                            "answer": answer})
     assert answered.status_code == 302 and answered.url == return_url
-    return client.get(return_url, follow=True)
+    return return_url
+
+
+def _through_the_challenge(client, response, *, answer):
+    """The bank's answer, then back to the portal: the page the customer ends on."""
+    return client.get(_answered_at_the_bank(client, response, answer=answer), follow=True)
 
 
 def _text(page) -> str:
@@ -333,3 +345,172 @@ def test_the_verification_pages_without_a_card_waiting_go_back_to_the_card_form(
     for name in ("billing:card_verification", "billing:card_verification_return"):
         response = client.get(reverse(name))
         assert (response.status_code, response.url) == (302, reverse("billing:card_update"))
+
+
+# -- 1. terms acceptance --------------------------------------------------------------------
+
+
+def test_terms_accepted_before_a_challenge_are_linked_to_the_subscription_it_opens(now):
+    TermsVersion.objects.create(
+        version="2026-01", title="Conditions", body="…",
+        effective_date=now.date() - timedelta(days=30), published_at=now - timedelta(days=30))
+    customer = UserFactory()
+    saved_card(customer, AUTHENTICATE_ALWAYS, now)
+    plan = PlanFactory(name="Essentiel")
+    client = _client(customer)
+    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
+                           {"accept_terms": "1", "use_saved_card": "1"})
+    client.get(_answered_at_the_bank(client, response, answer="approve"))
+    subscription = customer.subscriptions.get()
+    # As for a payment without a challenge: the acceptance belongs to the subscription.
+    assert TermsAcceptance.objects.get(customer=customer).subscription == subscription
+
+
+def test_terms_accepted_for_a_first_payment_refused_at_the_bank_belong_to_no_subscription(now):
+    TermsVersion.objects.create(
+        version="2026-01", title="Conditions", body="…",
+        effective_date=now.date() - timedelta(days=30), published_at=now - timedelta(days=30))
+    customer = UserFactory()
+    saved_card(customer, AUTHENTICATE_ALWAYS, now)
+    plan = PlanFactory(name="Essentiel")
+    client = _client(customer)
+    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
+                           {"accept_terms": "1", "use_saved_card": "1"})
+    client.get(_answered_at_the_bank(client, response, answer="refuse"))
+    assert not customer.subscriptions.exists()
+    # what the customer accepted when they paid is kept, attached to nothing
+    assert TermsAcceptance.objects.get(customer=customer).subscription is None
+
+
+# -- 2. the return page says the plan changed, though the money was refunded ----------------
+
+
+def test_a_plan_change_paid_after_it_stopped_being_collectable_is_not_announced_as_done(now):
+    # given: an upgrade waiting for the challenge; meanwhile the customer cancels (other tab)
+    subscription, premium, client, response = _upgrade_waiting(now)
+    subscription_cancel(subscription=subscription, reason="too_expensive",
+                        actor_user=subscription.customer, now=now)
+    # when: they pass the challenge and come back
+    page = client.get(_answered_at_the_bank(client, response, answer="approve"), follow=True)
+    # then: the money is refunded and the plan is unchanged...
+    subscription.refresh_from_db()
+    assert subscription.plan.code == "essentiel"
+    assert Refund.objects.filter(reason=Refund.Reason.UNCOLLECTED).count() == 1
+    # ...so the page does not say it changed, and says the money comes back
+    assert "votre abonnement est passé à" not in _text(page)
+    assert "il vous est remboursé intégralement" in _text(page)
+
+
+# -- 3. a stale pending card setup replaces a newer card on a GET ---------------------------
+
+
+def test_a_stale_card_verification_does_not_replace_the_card_saved_since(now):
+    customer = UserFactory()
+    client = _client(customer)
+    # given: card A verification started; the cardholder passed the challenge but never came
+    # back to the portal (tab closed)
+    response = client.post(reverse("billing:card_update"),
+                           {"card_token": card_token(AUTHENTICATE_AT_SETUP, 12, now.year + 2)})
+    assert response.url == reverse("billing:card_verification")
+    _answered_at_the_bank(client, response, answer="approve")
+    # and: later the customer saved card B
+    client.post(reverse("billing:card_update"),
+                {"card_token": card_token(SUCCESS, 12, now.year + 2)})
+    assert PaymentMethod.objects.get(customer=customer, is_default=True).last4 == "4242"
+    # when: the old return URL is opened again (history, reload, back button)
+    client.get(reverse("billing:card_verification_return"))
+    # then: B, the card the customer chose last, is still the card charged at renewal
+    assert PaymentMethod.objects.get(customer=customer, is_default=True).last4 == "4242"
+
+
+# -- 4. the deadline of a charge found waiting after it passed ------------------------------
+
+
+def test_a_customer_charge_found_waiting_after_its_deadline_is_cancelled_at_once(now):
+    customer = UserFactory()
+    saved_card(customer, AUTHENTICATE_ALWAYS, now)
+    plan = PlanFactory()
+    # given: a first payment whose answer was lost (unknown), learned much later
+    with pytest.raises(ChallengeRequired) as required:
+        subscription_subscribe(customer=customer, plan=plan, now=now)
+    charge = required.value.charge
+    Charge.objects.filter(pk=charge.pk).update(status=Charge.Status.UNKNOWN,
+                                               client_secret="", next_attempt_at=now)
+    later = now + timedelta(hours=3)
+    run_due_jobs(now=later)
+    charge.refresh_from_db()
+    assert charge.status == Charge.Status.REQUIRES_ACTION
+    # then: its deadline (60 min after it was made) is long over: it should be due now, not
+    # in another hour (or day, for one older than a day)
+    assert charge.next_attempt_at <= later + timedelta(minutes=5)
+
+
+# -- what a cancel that fails, and a scheduled attempt, must still hold ------------------
+
+
+def test_a_failed_cancel_never_lets_a_second_plan_change_charge(now, monkeypatch):
+    subscription, premium, _client_, _response = _upgrade_waiting(now)
+    ultimate = PlanFactory(code="ultimate", name="Ultimate", tier=3, price_cents=2450)
+
+    def unavailable(self, **kwargs):
+        raise ProviderError("down")
+
+    monkeypatch.setattr(SimulatedGateway, "cancel", unavailable)
+    with pytest.raises(PlanChangeError):
+        subscription_upgrade(subscription=subscription, plan=ultimate, now=now)
+    assert Charge.objects.filter(invoice__kind=Invoice.Kind.PRORATION).count() == 1
+
+
+def test_a_failed_cancel_never_lets_a_second_first_payment_charge(now, monkeypatch):
+    customer = UserFactory()
+    saved_card(customer, AUTHENTICATE_ALWAYS, now)
+    plan = PlanFactory()
+    with pytest.raises(ChallengeRequired):
+        subscription_subscribe(customer=customer, plan=plan, now=now)
+
+    def unavailable(self, **kwargs):
+        raise ProviderError("down")
+
+    monkeypatch.setattr(SimulatedGateway, "cancel", unavailable)
+    with pytest.raises(SubscribeError):
+        subscription_subscribe(customer=customer, plan=plan,
+                               card_token=card_token(SUCCESS, 12, now.year + 2), now=now)
+    assert Charge.objects.filter(customer=customer).count() == 1
+
+
+def test_a_scheduled_renewal_attempt_keeps_waiting_past_the_challenge_deadline(now):
+    subscription = subscribed(plan=PlanFactory(), at=now - timedelta(days=31))
+    saved_card(subscription.customer, AUTHENTICATE_ALWAYS, now - timedelta(days=2))
+    renewal = subscription.current_period_end
+    charge = subscription_renew(subscription_id=subscription.pk, now=renewal)
+    assert charge.status == Charge.Status.REQUIRES_ACTION
+    later = renewal + timedelta(minutes=settings.AUTHENTICATION_CHALLENGE_MINUTES + 5)
+    run_due_jobs(now=later)
+    run_due_jobs(now=later + timedelta(hours=2))
+    charge.refresh_from_db()
+    assert charge.status == Charge.Status.REQUIRES_ACTION
+
+
+def test_a_new_card_whose_first_payment_was_refused_at_the_challenge_does_not_stay_default(
+        now, monkeypatch):
+    # given: a card the bank let through at setup (frictionless) but challenges at payment;
+    # the customer had another card before
+    from dataclasses import replace
+
+    customer = UserFactory()
+    previous = saved_card(customer, SUCCESS, now)
+    real_setup = SimulatedGateway.card_setup
+    monkeypatch.setattr(SimulatedGateway, "card_setup",
+                        lambda self, request: replace(real_setup(self, request), reference="",
+                                                      client_secret=""))
+    client = _client(customer)
+    plan = PlanFactory(name="Essentiel")
+    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
+                           {"accept_terms": "1",
+                            "card_token": card_token(AUTHENTICATE_ALWAYS, 12, now.year + 2)})
+    # when: the cardholder refuses the payment at the bank
+    client.get(_answered_at_the_bank(client, response, answer="refuse"))
+    # then (subscription_subscribe's docstring): "a new card that was refused does not stay
+    # the default", as when it is declined at once
+    assert not customer.subscriptions.exists()
+    assert PaymentMethod.objects.get(customer=customer, is_default=True) == previous

@@ -119,7 +119,7 @@ def test_the_pre_charge_email_carries_a_signed_link_to_cancel(notified):
     assert payload["s"] == notified.pk
     assert email.status == OutboxEmail.Status.SENT
     assert f"{settings.SITE_URL}{path}" in mail.outbox[-1].body
-    assert "Annulez le renouvellement avant le 10 avril 2026, sans avoir à vous connecter" in (
+    assert "Résiliez votre contrat avant le 10 avril 2026, sans avoir à vous connecter" in (
         email.body_text)
 
 
@@ -203,8 +203,11 @@ def test_confirming_cancels_once_like_the_dialog(notified, clock):
         response = Client().post(path, {"reason": "too_expensive", "reason_detail": "Trop cher."})
     # then: the dialog's service, as the customer
     assert response.status_code == 200
-    assert "Votre abonnement est annulé" in text(response)
-    assert "Votre abonnement reste actif jusqu'au 10 avril 2026" in text(response)
+    assert "Accusé de réception de votre demande de résiliation" in text(response)
+    assert ("Nous avons reçu votre demande de résiliation le 8 avril 2026 à 20 h 15."
+            in text(response))
+    assert '<dd class="effective-date">10 avril 2026</dd>' in text(response)
+    assert "Votre abonnement reste actif jusqu'à la date d'effet" in text(response)
     notified.refresh_from_db()
     assert notified.auto_renew is False
     assert notified.status == Status.ACTIVE

@@ -5,7 +5,7 @@ that crosses the March change lasts 14 × 24 h − 1 h.
 """
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +18,9 @@ from subscriptions.policy import (
     RefundScope,
     Rule,
     cancellation_terms,
+    chatel_notice_window,
+    effective_at_on,
+    latest_effective_at,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -56,7 +59,7 @@ def paid_initial(total):
 
 
 def terms_for(*, plan, started_at, now, paid, period_index=0, billing_anchor=None,
-              stored=False):
+              stored=False, **options):
     """``stored=True`` passes the instants in UTC, as they come back from the database."""
     anchor = billing_anchor or started_at
     period = period_by_index(anchor=anchor, interval=plan.interval, index=period_index,
@@ -74,6 +77,7 @@ def terms_for(*, plan, started_at, now, paid, period_index=0, billing_anchor=Non
         current_period_end=as_given(period.end),
         now=now,
         tz=PARIS,
+        **options,
     )
 
 
@@ -547,13 +551,15 @@ def test_monthly_commitment_ends_at_the_end_of_the_last_committed_period():
     # when
     terms = terms_for(plan=plan, started_at=started_at, now=paris(2026, 5, 15, 9, 30),
                       period_index=3, paid=paid)
-    # then
+    # then: the renewals of May 31 to December 31, 2026 remain due
     assert terms == CancellationTerms(
         rule=Rule.COMMITMENT,
         immediate=False,
         access_ends_at=paris(2027, 1, 31, 9, 30),
         refund_scope=RefundScope.NONE,
         refund_cents=0,
+        renewals_due=8,
+        renewals_due_cents=0,
     )
 
 
@@ -663,3 +669,200 @@ def test_renewal_window_comes_before_the_commitment_as_in_the_table_order():
     # then
     assert terms.rule == Rule.RENEWAL_REFUND_WINDOW
     assert terms.refund_cents == ANNUAL_TOTAL
+
+
+def test_commitment_states_the_renewals_still_due_at_the_price_given():
+    # given: 12 months from 2026-01-31, cancelled in the fourth period
+    started_at = paris(2026, 1, 31, 9, 30)
+    plan = plan_terms("month", commitment_months=12)
+    paid = paid_after_renewal(total=MONTHLY_TOTAL, charged_at=paris(2026, 4, 30, 9, 30))
+    # when
+    terms = terms_for(plan=plan, started_at=started_at, now=paris(2026, 5, 15, 9, 30),
+                      period_index=3, paid=paid, renewal_total_cents=840)
+    # then: May 31 to December 31, eight renewals
+    assert (terms.renewals_due, terms.renewals_due_cents) == (8, 8 * 840)
+
+
+def test_commitment_in_its_last_period_has_nothing_left_due():
+    # given
+    started_at = paris(2026, 1, 31, 9, 30)
+    plan = plan_terms("month", commitment_months=12)
+    paid = paid_after_renewal(total=MONTHLY_TOTAL, charged_at=paris(2026, 12, 31, 9, 30))
+    # when
+    terms = terms_for(plan=plan, started_at=started_at, now=paris(2027, 1, 15, 9, 30),
+                      period_index=11, paid=paid, renewal_total_cents=840)
+    # then
+    assert terms.rule == Rule.COMMITMENT
+    assert (terms.renewals_due, terms.renewals_due_cents) == (0, 0)
+
+
+# A later effective date chosen by the customer (D215-2) ---------------------------------------
+
+
+@pytest.mark.parametrize(("effective_at", "refund_cents"), [
+    # the earliest date: the annual row as it is (10 months)
+    (paris(2026, 4, 10, 9, 30), 8250),
+    # inside the seventh slice (10 July – 10 August): six months after it
+    (paris(2026, 7, 20, 9, 30), 4950),
+    # on a slice boundary: the slice it closes is the last one used
+    (paris(2026, 8, 10, 9, 30), 4950),
+    (paris(2026, 8, 10, 9, 30) + SECOND, 4125),
+    # the end of the period: nothing left
+    (paris(2027, 2, 10, 9, 30), 0),
+])
+def test_a_later_date_on_an_annual_plan_refunds_the_full_months_after_it(effective_at,
+                                                                          refund_cents):
+    # given: bought 2026-02-10, one full month elapsed
+    started_at = paris(2026, 2, 10, 9, 30)
+    # when
+    terms = terms_for(plan=plan_terms("year"), started_at=started_at,
+                      now=paris(2026, 3, 10, 9, 30), paid=paid_initial(ANNUAL_TOTAL),
+                      effective_at=effective_at)
+    # then
+    assert terms.rule == Rule.ANNUAL
+    assert terms.immediate is False
+    assert_instant(terms.access_ends_at, effective_at)
+    assert terms.refund_cents == refund_cents
+    assert terms.refund_scope == (RefundScope.CURRENT_PERIOD if refund_cents
+                                  else RefundScope.NONE)
+
+
+def test_a_later_date_in_the_refund_window_forgoes_the_full_refund():
+    # given: monthly, 3 days old: leaving now refunds everything
+    started_at = paris(2026, 3, 7, 9, 30)
+    now = paris(2026, 3, 10, 9, 30)
+    # when
+    now_terms = terms_for(plan=plan_terms("month"), started_at=started_at, now=now,
+                          paid=paid_initial(MONTHLY_TOTAL))
+    later = terms_for(plan=plan_terms("month"), started_at=started_at, now=now,
+                      paid=paid_initial(MONTHLY_TOTAL), effective_at=paris(2026, 3, 20, 9, 30))
+    # then
+    assert (now_terms.rule, now_terms.refund_cents) == (Rule.REFUND_WINDOW, MONTHLY_TOTAL)
+    assert later == CancellationTerms(Rule.MONTHLY, False, paris(2026, 3, 20, 9, 30),
+                                      RefundScope.NONE, 0)
+
+
+def test_a_date_after_the_current_period_is_not_a_possible_effective_date():
+    # given
+    started_at = paris(2026, 2, 10, 9, 30)
+    # when / then
+    with pytest.raises(ValueError):
+        terms_for(plan=plan_terms("year"), started_at=started_at,
+                  now=paris(2026, 3, 10, 9, 30), paid=paid_initial(ANNUAL_TOTAL),
+                  effective_at=paris(2027, 2, 10, 9, 30) + SECOND)
+
+
+def test_the_latest_effective_date_is_the_period_end_or_a_commitments_end():
+    # given
+    annual = CancellationTerms(Rule.ANNUAL, False, paris(2026, 4, 10, 9, 30),
+                               RefundScope.NONE, 0)
+    committed = CancellationTerms(Rule.COMMITMENT, False, paris(2027, 1, 31, 9, 30),
+                                  RefundScope.NONE, 0)
+    # then
+    assert_instant(latest_effective_at(terms=annual,
+                                       current_period_end=paris(2027, 2, 10, 9, 30)),
+                   paris(2027, 2, 10, 9, 30))
+    assert_instant(latest_effective_at(terms=committed,
+                                       current_period_end=paris(2026, 5, 31, 9, 30)),
+                   paris(2027, 1, 31, 9, 30))
+
+
+@pytest.mark.parametrize(("day", "expected"), [
+    (date(2026, 3, 10), paris(2026, 3, 10, 14, 5)),  # today: the earliest instant itself
+    (date(2026, 3, 11), paris(2026, 3, 11, 9, 30)),  # later: at the period's time of day
+    (date(2026, 3, 29), paris(2026, 3, 29, 9, 30)),  # across the change to summer time
+    (date(2026, 4, 7), paris(2026, 4, 7, 9, 30)),  # the last day: the period's end
+    (date(2026, 4, 8), None),
+    (date(2026, 3, 9), None),
+])
+def test_an_effective_day_becomes_an_instant_inside_the_bounds(day, expected):
+    # given: leaving now (14 h 05) is possible, or any day up to the period's end
+    earliest, latest = paris(2026, 3, 10, 14, 5), utc(paris(2026, 4, 7, 9, 30))
+    # when
+    instant = effective_at_on(day, earliest=earliest, latest=latest, tz=PARIS)
+    # then
+    if expected is None:
+        assert instant is None
+    else:
+        assert_instant(instant, expected)
+
+
+# Loi Chatel: free to leave, the unused days refunded ------------------------------------------
+
+
+def test_free_to_leave_under_the_loi_chatel_ends_now_with_the_unused_days_refunded():
+    # given: renewed on 2027-03-10 (a 366-day year), cancelled on 2027-03-20 at 15 h
+    started_at = paris(2026, 3, 10, 9, 30)
+    paid = paid_after_renewal(total=ANNUAL_TOTAL, charged_at=paris(2027, 3, 10, 9, 30))
+    now = paris(2027, 3, 20, 15, 0)
+    # when
+    terms = terms_for(plan=plan_terms("year"), started_at=started_at, now=now,
+                      period_index=1, paid=paid, chatel_free_exit=True)
+    # then: 10 days used (10 to 20 March), 355 of 366 unused
+    assert terms == CancellationTerms(Rule.CHATEL, True, now, RefundScope.CURRENT_PERIOD,
+                                      round(9900 * 355 / 366))
+    assert terms.refund_cents == 9602
+
+
+@pytest.mark.parametrize(("now", "unused_days"), [
+    (paris(2026, 4, 10, 9, 30), 29),  # the first instant: that day is used
+    (paris(2026, 5, 9, 23, 59), 0),  # the last full day
+    (paris(2026, 5, 10, 9, 0), 0),  # the morning of the end
+])
+def test_loi_chatel_refund_counts_the_days_after_the_day_it_ends(now, unused_days):
+    # given: a monthly contract gone on after a one-month commitment, renewed on 10 April
+    started_at = paris(2026, 3, 10, 9, 30)
+    plan = plan_terms("month", commitment_months=1)
+    paid = paid_after_renewal(total=MONTHLY_TOTAL, charged_at=paris(2026, 4, 10, 9, 30))
+    # when
+    terms = terms_for(plan=plan, started_at=started_at, now=now, period_index=1, paid=paid,
+                      chatel_free_exit=True)
+    # then
+    assert terms.rule == Rule.CHATEL
+    assert terms.refund_cents == round(MONTHLY_TOTAL * unused_days / 30)
+
+
+def test_loi_chatel_refund_is_capped_at_what_remains_refundable():
+    # given: support already refunded all but 1 € of the renewal
+    started_at = paris(2026, 3, 10, 9, 30)
+    paid = paid_after_renewal(total=ANNUAL_TOTAL, charged_at=paris(2027, 3, 10, 9, 30),
+                              renewal_refundable=100)
+    # when
+    terms = terms_for(plan=plan_terms("year"), started_at=started_at,
+                      now=paris(2027, 3, 20, 9, 30), period_index=1, paid=paid,
+                      chatel_free_exit=True)
+    # then
+    assert terms.refund_cents == 100
+
+
+def test_loi_chatel_later_date_refunds_the_days_after_it():
+    # given
+    started_at = paris(2026, 3, 10, 9, 30)
+    paid = paid_after_renewal(total=ANNUAL_TOTAL, charged_at=paris(2027, 3, 10, 9, 30))
+    # when: the customer keeps it until 10 June 2027
+    terms = terms_for(plan=plan_terms("year"), started_at=started_at,
+                      now=paris(2027, 3, 20, 9, 30), period_index=1, paid=paid,
+                      chatel_free_exit=True, effective_at=paris(2027, 6, 10, 9, 30))
+    # then: 10 June 2027 to 10 March 2028 is 274 days, 273 after 10 June
+    assert (terms.rule, terms.immediate) == (Rule.CHATEL, False)
+    assert terms.refund_cents == round(9900 * 273 / 366)
+
+
+def test_the_renewal_refund_window_still_comes_before_the_loi_chatel():
+    # given: a 60-day renewal window gives the whole renewal back
+    started_at = paris(2026, 3, 10, 9, 30)
+    paid = paid_after_renewal(total=ANNUAL_TOTAL, charged_at=paris(2027, 3, 10, 9, 30))
+    # when
+    terms = terms_for(plan=plan_terms("year", renewal_refund_window_days=60),
+                      started_at=started_at, now=paris(2027, 3, 20, 9, 30), period_index=1,
+                      paid=paid, chatel_free_exit=True)
+    # then
+    assert (terms.rule, terms.refund_cents) == (Rule.RENEWAL_REFUND_WINDOW, ANNUAL_TOTAL)
+
+
+def test_the_chatel_window_is_three_months_to_one_month_before():
+    # when
+    start, end = chatel_notice_window(renews_at=paris(2027, 5, 31, 9, 30), tz=PARIS)
+    # then: clamped to the months' lengths
+    assert_instant(start, paris(2027, 2, 28, 9, 30))
+    assert_instant(end, paris(2027, 4, 30, 9, 30))

@@ -312,7 +312,7 @@ def test_pre_expiry_notices_go_out_7_days_and_1_day_before_the_end(now, tick):
     assert seven.subject == "Votre abonnement Essentiel prend fin dans 7 jours"
     assert one.subject == "Votre abonnement Essentiel prend fin demain"
     assert seven.occasion_key.endswith("-expiry-20260410T0730Z-7d")
-    assert "10 avril 2026 à 09:30" in seven.body_text
+    assert "10 avril 2026 à 9 h 30" in seven.body_text
     assert f"{django_settings.SITE_URL}/offres/" in one.body_text
     assert f'href="{django_settings.SITE_URL}/offres/">Renouveler</a>' in one.body_html
     assert Subscription.objects.get(pk=subscription.pk).status == Status.ENDED
@@ -424,7 +424,7 @@ def test_card_expiry_reminder_not_sent_when_cancelled(now, tick):
          ["April 10, 2026", "€9.90 incl. VAT", "Visa ending in 4242"]),
         ("pre_expiry_notice", "cancel", paris(2026, 4, 9),
          "Your Essentiel subscription ends tomorrow",
-         ["April 10, 2026, 09:30", "/offres/"]),
+         ["April 10, 2026 at 9:30 AM", "/offres/"]),
         ("card_expiry_notice", "card", paris(2026, 3, 11),
          "Update your card before your renewal on April 10, 2026",
          ["expires at the end of March 2026", "€9.90 incl. VAT on April 10, 2026",

@@ -380,7 +380,10 @@ def test_billing_page_after_cancel_shows_the_end_date_and_the_reactivate_button(
     # then
     page = response.content.decode()
     assert "Actif jusqu'au 18 mars 2026, sans renouvellement" in page
-    assert '<span class="badge warning status">Annulé</span>' in page
+    assert '<span class="badge warning status">Résilié</span>' in page
+    assert escape("Votre demande de résiliation a bien été reçue. Un accusé de réception vous "
+                  "a été envoyé par e-mail.") in page
+    assert reverse("subscriptions:resiliation_receipt", args=[subscription.pk]) in page
     assert "Prochain prélèvement" not in page
     assert f'action="{_reactivate_url(subscription)}"' in page
     assert "Réactiver le renouvellement automatique" in page
@@ -403,7 +406,7 @@ def test_reactivating_brings_back_the_next_charge(client, owner, cancelled):
     assert Subscription.objects.get(pk=cancelled.pk).auto_renew
 
 
-# The footer's "Résilier mon abonnement"
+# The footer's "Résilier mon contrat"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -415,20 +418,21 @@ def test_every_page_has_the_cancel_link_in_its_footer(client, owner, in_refund_w
     response = client.get(url, follow=True)
     # then
     footer = response.content.decode().split('<footer class="site-footer">')[1]
-    assert f'<a href="{reverse("subscriptions:cancel_shortcut")}">Résilier mon abonnement</a>' in (
+    assert f'<a href="{reverse("subscriptions:cancel_shortcut")}">Résilier mon contrat</a>' in (
         footer)
 
 
-def test_the_footer_link_leads_to_the_cancel_confirmation(client, owner, in_refund_window):
+def test_the_footer_link_leads_to_the_resiliation_recap(client, owner, in_refund_window):
     # given
     client.force_login(owner)
     # when
     response = client.get(reverse("subscriptions:cancel_shortcut"), follow=True)
     # then
-    assert response.redirect_chain == [(_cancel_url(in_refund_window), 302)]
+    assert response.redirect_chain == []
     page = response.content.decode()
-    assert "Annuler l'abonnement ?" in page
-    assert '<form method="post">' in page
+    assert "<h1>Résilier votre contrat</h1>" in page
+    assert '<form method="post" novalidate>' in page
+    assert "Confirmer ma demande de résiliation" in page
     assert f"Remboursement : 99,00{NBSP}€" in page
     assert "Protection en temps réel" in page
     assert Subscription.objects.get().auto_renew

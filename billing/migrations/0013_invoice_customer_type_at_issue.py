@@ -33,14 +33,14 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0004_billing_details"),
-        ("billing", "0011_invoice_customer_at_issue"),
+        ("billing", "0012_refund_reason_withdrawal"),
     ]
 
     operations = [
         migrations.AddField(
             model_name="invoice",
             name="customer_type",
-            field=models.CharField(blank=True, choices=[("individual", "Particulier"), ("business", "Professionnel")], max_length=10, verbose_name="type de client"),
+            field=models.CharField(blank=True, choices=[("individual", "Particulier"), ("business", "Professionnel")], db_default="", max_length=10, verbose_name="type de client"),
         ),
         migrations.RunPython(fill_customer_at_issue, migrations.RunPython.noop),
     ]
