@@ -11,6 +11,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.dunning import charges_beyond_outage_horizon
+from billing.location import (
+    CARD_COUNTRY_MATCH,
+    CARD_COUNTRY_MISMATCH,
+    CARD_COUNTRY_UNKNOWN,
+    card_country_mismatch,
+)
 from billing.models import (
     Charge,
     CreditNote,
@@ -73,25 +79,63 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
+class CardCountryFilter(admin.SimpleListFilter):
+    """Location evidence (DESIGN §14): the card that paid was issued in another country than
+    the billing country."""
+
+    title = _("pays de la carte ≠ pays de facturation")
+    parameter_name = "card_country"
+
+    def lookups(self, request, model_admin):
+        return [("mismatch", _("Différents")), ("match", _("Identiques")),
+                ("unknown", _("Pays de la carte inconnu"))]
+
+    def queryset(self, request, queryset):
+        conditions = {"mismatch": CARD_COUNTRY_MISMATCH, "match": CARD_COUNTRY_MATCH,
+                      "unknown": CARD_COUNTRY_UNKNOWN}
+        if self.value() in conditions:
+            return queryset.filter(conditions[self.value()])
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ["number", "customer", "kind", "status", "net", "vat", "total", "issued_at",
-                    "paid_at"]
-    list_filter = ["status", "kind", "plan", "billing_country"]
+                    "paid_at", "billing_country", "card_country_display"]
+    list_filter = ["status", "kind", "plan", "billing_country", CardCountryFilter]
     search_fields = ["number", "customer__email", "customer__customer_number",
                      "=subscription__licence_key"]
     list_select_related = ["customer"]
     date_hierarchy = "issued_at"
     fields = ["number", "customer", "subscription", "plan", "kind", "status", "period_start",
-              "period_end", "billing_country", "vat_rate", "net", "vat", "total", "created_at",
-              "issued_at", "paid_at", "declined_attempts", "dunning_started_at", "next_retry_at",
-              "last_failure_kind"]
+              "period_end", "billing_country", "card_country", "location_evidence", "vat_rate",
+              "net", "vat", "total", "created_at", "issued_at", "paid_at", "declined_attempts",
+              "dunning_started_at", "next_retry_at", "last_failure_kind"]
     readonly_fields = fields
     inlines = [InvoiceLineInline]
 
     net = money_column("net_cents", _("HT"))
     vat = money_column("vat_cents", _("TVA"))
     total = money_column("total_cents", _("TTC"))
+
+    @admin.display(description=_("pays de la carte"), ordering="card_country")
+    def card_country_display(self, invoice):
+        if card_country_mismatch(invoice):
+            return format_html('<strong class="card-country-mismatch" title="{}">⚠ {}</strong>',
+                               _("Différent du pays de facturation"), invoice.card_country)
+        return invoice.card_country or "–"
+
+    @admin.display(description=_("preuve de localisation"))
+    def location_evidence(self, invoice):
+        if card_country_mismatch(invoice):
+            return format_html(
+                '<strong class="card-country-mismatch">⚠ {}</strong>',
+                _("La carte qui a payé a été émise dans un autre pays (%(card)s) que le pays "
+                  "de facturation (%(billing)s).") % {"card": invoice.card_country,
+                                                      "billing": invoice.billing_country})
+        if invoice.card_country:
+            return _("La carte qui a payé a été émise dans le pays de facturation.")
+        return _("Pays d'émission de la carte non communiqué par le prestataire.")
 
     def get_urls(self):
         reporting = path("reporting/", self.admin_site.admin_view(self.reporting_view),
@@ -207,12 +251,13 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 class PaymentMethodAdmin(ReadOnlyAdmin):
     """Cards are shown masked; the provider's token is never displayed."""
 
-    list_display = ["card", "customer", "expiry", "is_default", "created_at"]
+    list_display = ["card", "customer", "expiry", "issuing_country", "is_default",
+                    "created_at"]
     list_filter = ["brand", "is_default"]
     search_fields = ["customer__email", "customer__customer_number",
                      "=customer__subscriptions__licence_key", "=customer__invoices__number"]
     list_select_related = ["customer"]
-    fields = ["customer", "card", "expiry", "is_default", "created_at"]
+    fields = ["customer", "card", "expiry", "issuing_country", "is_default", "created_at"]
     readonly_fields = fields
 
     @admin.display(description=_("carte"), ordering="brand")
@@ -222,6 +267,10 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     @admin.display(description=_("expiration"))
     def expiry(self, method):
         return f"{method.exp_month:02d}/{method.exp_year}"
+
+    @admin.display(description=_("pays d'émission"), ordering="country")
+    def issuing_country(self, method):
+        return method.country or "–"
 
 
 class ProcessedFilter(admin.SimpleListFilter):
