@@ -1,9 +1,11 @@
 import json
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -11,6 +13,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.dunning import charges_beyond_outage_horizon
+from billing.exports.ereporting import ereporting_csv, ereporting_json
+from billing.exports.period import Period, local_day
 from billing.location import (
     CARD_COUNTRY_MATCH,
     CARD_COUNTRY_MISMATCH,
@@ -33,6 +37,8 @@ from billing.vat import vat_day, vat_rate
 from billing.vat_rates import EU_COUNTRIES
 
 REPORTING_PERMISSIONS = ["billing.view_invoice", "subscriptions.view_subscription"]
+EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
+                        "json": "application/json; charset=utf-8"}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -98,6 +104,36 @@ class CardCountryFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ExportForm(forms.Form):
+    """A period of days on the business time zone's calendar, both included."""
+
+    # A browser's date field reads and sends ISO 8601 days, whatever the language.
+    start = forms.DateField(label=_("Du"), widget=forms.DateInput(
+        attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("Au (inclus)"), widget=forms.DateInput(
+        attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError(_("La fin de la période précède son début."))
+        return cleaned
+
+    @staticmethod
+    def last_month() -> dict:
+        first_of_this_month = local_day(timezone.now()).replace(day=1)
+        last = first_of_this_month - timedelta(days=1)
+        return {"start": last.replace(day=1), "end": last}
+
+
+class EReportingForm(ExportForm):
+    format = forms.ChoiceField(label=_("Format"), choices=[
+        ("csv", _("CSV (Excel : « ; » et virgule décimale)")),
+        ("json", _("JSON (montants en centimes)")),
+    ])
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ["number", "customer", "kind", "status", "net", "vat", "total", "issued_at",
@@ -138,9 +174,49 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return _("Pays d'émission de la carte non communiqué par le prestataire.")
 
     def get_urls(self):
-        reporting = path("reporting/", self.admin_site.admin_view(self.reporting_view),
-                         name="billing_reporting")
-        return [reporting, *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("reporting/", view(self.reporting_view), name="billing_reporting"),
+            path("e-reporting/", view(self.ereporting_view), name="billing_ereporting"),
+            *super().get_urls(),
+        ]
+
+    def _export(self, request, *, form_class, name, title, help_text, renderers):
+        """The period form (last month by default), then, once filled in, the file in the
+        format chosen (``renderers``: format → function of the period). A read, so a GET: a
+        bookmarked link gives the same file again. For staff who may view invoices."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = form_class(request.GET or None, initial=ExportForm.last_month())
+        if form.is_valid():
+            period = Period(form.cleaned_data["start"], form.cleaned_data["end"])
+            extension = form.cleaned_data.get("format", "csv")
+            response = HttpResponse(renderers[extension](period),
+                                    content_type=EXPORT_CONTENT_TYPES[extension])
+            response["Content-Disposition"] = (
+                f'attachment; filename="{name}_{period.start.isoformat()}_'
+                f'{period.end.isoformat()}.{extension}"')
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "help_text": help_text,
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/billing/invoice/export.html", context)
+
+    def ereporting_view(self, request):
+        return self._export(
+            request, form_class=EReportingForm, name="e-reporting",
+            renderers={"csv": ereporting_csv, "json": ereporting_json},
+            title=_("E-reporting des ventes aux particuliers"),
+            help_text=_("Par jour (fuseau horaire %(time_zone)s) et par taux de TVA : base HT, "
+                        "TVA et TTC des factures aux particuliers moins leurs avoirs, nombre "
+                        "de transactions (factures + avoirs), et encaissements (paiements "
+                        "reçus moins remboursements versés : la TVA des prestations de "
+                        "services est exigible à l'encaissement).")
+            % {"time_zone": settings.BUSINESS_TIME_ZONE})
 
     def reporting_view(self, request):
         """Staff reporting (issue 5, scope 8); the figures come from billing.reporting."""
