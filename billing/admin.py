@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.dunning import charges_beyond_outage_horizon
+from billing.exports.accounting import accounting_csv
 from billing.exports.ereporting import ereporting_csv, ereporting_json
 from billing.exports.period import Period, local_day
 from billing.location import (
@@ -178,6 +179,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return [
             path("reporting/", view(self.reporting_view), name="billing_reporting"),
             path("e-reporting/", view(self.ereporting_view), name="billing_ereporting"),
+            path("export-comptable/", view(self.accounting_view), name="billing_accounting"),
             *super().get_urls(),
         ]
 
@@ -217,6 +219,15 @@ class InvoiceAdmin(ReadOnlyAdmin):
                         "reçus moins remboursements versés : la TVA des prestations de "
                         "services est exigible à l'encaissement).")
             % {"time_zone": settings.BUSINESS_TIME_ZONE})
+
+    def accounting_view(self, request):
+        return self._export(
+            request, form_class=ExportForm, name="export-comptable",
+            renderers={"csv": accounting_csv},
+            title=_("Export comptable des factures et avoirs"),
+            help_text=_("Toutes les factures et tous les avoirs émis sur la période, dans "
+                        "l'ordre d'émission : numéro, date, client, HT, TVA par taux, TTC, "
+                        "date et moyen de paiement ; les avoirs en montants négatifs."))
 
     def reporting_view(self, request):
         """Staff reporting (issue 5, scope 8); the figures come from billing.reporting."""
