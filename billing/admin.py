@@ -1,9 +1,11 @@
 import json
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -11,6 +13,15 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.dunning import charges_beyond_outage_horizon
+from billing.exports.accounting import accounting_csv
+from billing.exports.ereporting import ereporting_csv, ereporting_json
+from billing.exports.period import Period, local_day
+from billing.location import (
+    CARD_COUNTRY_MATCH,
+    CARD_COUNTRY_MISMATCH,
+    CARD_COUNTRY_UNKNOWN,
+    card_country_mismatch,
+)
 from billing.models import (
     Charge,
     CreditNote,
@@ -27,6 +38,8 @@ from billing.vat import vat_day, vat_rate
 from billing.vat_rates import EU_COUNTRIES
 
 REPORTING_PERMISSIONS = ["billing.view_invoice", "subscriptions.view_subscription"]
+EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
+                        "json": "application/json; charset=utf-8"}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -73,19 +86,68 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
+class CardCountryFilter(admin.SimpleListFilter):
+    """Location evidence (DESIGN §14): the card that paid was issued in another country than
+    the billing country."""
+
+    title = _("pays de la carte ≠ pays de facturation")
+    parameter_name = "card_country"
+
+    def lookups(self, request, model_admin):
+        return [("mismatch", _("Différents")), ("match", _("Identiques")),
+                ("unknown", _("Pays de la carte inconnu"))]
+
+    def queryset(self, request, queryset):
+        conditions = {"mismatch": CARD_COUNTRY_MISMATCH, "match": CARD_COUNTRY_MATCH,
+                      "unknown": CARD_COUNTRY_UNKNOWN}
+        if self.value() in conditions:
+            return queryset.filter(conditions[self.value()])
+        return queryset
+
+
+class ExportForm(forms.Form):
+    """A period of days on the business time zone's calendar, both included."""
+
+    # A browser's date field reads and sends ISO 8601 days, whatever the language.
+    start = forms.DateField(label=_("Du"), widget=forms.DateInput(
+        attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("Au (inclus)"), widget=forms.DateInput(
+        attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError(_("La fin de la période précède son début."))
+        return cleaned
+
+    @staticmethod
+    def last_month() -> dict:
+        first_of_this_month = local_day(timezone.now()).replace(day=1)
+        last = first_of_this_month - timedelta(days=1)
+        return {"start": last.replace(day=1), "end": last}
+
+
+class EReportingForm(ExportForm):
+    format = forms.ChoiceField(label=_("Format"), choices=[
+        ("csv", _("CSV (Excel : « ; » et virgule décimale)")),
+        ("json", _("JSON (montants en centimes)")),
+    ])
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ["number", "customer", "kind", "status", "net", "vat", "total", "issued_at",
-                    "paid_at"]
-    list_filter = ["status", "kind", "plan", "billing_country"]
+                    "paid_at", "billing_country", "card_country_display"]
+    list_filter = ["status", "kind", "plan", "billing_country", CardCountryFilter]
     search_fields = ["number", "customer__email", "customer__customer_number",
                      "=subscription__licence_key"]
     list_select_related = ["customer"]
     date_hierarchy = "issued_at"
     fields = ["number", "customer", "subscription", "plan", "kind", "status", "period_start",
-              "period_end", "billing_country", "vat_rate", "net", "vat", "total", "created_at",
-              "issued_at", "paid_at", "declined_attempts", "dunning_started_at", "next_retry_at",
-              "last_failure_kind"]
+              "period_end", "billing_country", "card_country", "location_evidence", "vat_rate",
+              "net", "vat", "total", "created_at", "issued_at", "paid_at", "declined_attempts",
+              "dunning_started_at", "next_retry_at", "last_failure_kind"]
     readonly_fields = fields
     inlines = [InvoiceLineInline]
 
@@ -93,10 +155,79 @@ class InvoiceAdmin(ReadOnlyAdmin):
     vat = money_column("vat_cents", _("TVA"))
     total = money_column("total_cents", _("TTC"))
 
+    @admin.display(description=_("pays de la carte"), ordering="card_country")
+    def card_country_display(self, invoice):
+        if card_country_mismatch(invoice):
+            return format_html('<strong class="card-country-mismatch" title="{}">⚠ {}</strong>',
+                               _("Différent du pays de facturation"), invoice.card_country)
+        return invoice.card_country or "–"
+
+    @admin.display(description=_("preuve de localisation"))
+    def location_evidence(self, invoice):
+        if card_country_mismatch(invoice):
+            return format_html(
+                '<strong class="card-country-mismatch">⚠ {}</strong>',
+                _("La carte qui a payé a été émise dans un autre pays (%(card)s) que le pays "
+                  "de facturation (%(billing)s).") % {"card": invoice.card_country,
+                                                      "billing": invoice.billing_country})
+        if invoice.card_country:
+            return _("La carte qui a payé a été émise dans le pays de facturation.")
+        return _("Pays d'émission de la carte non communiqué par le prestataire.")
+
     def get_urls(self):
-        reporting = path("reporting/", self.admin_site.admin_view(self.reporting_view),
-                         name="billing_reporting")
-        return [reporting, *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("reporting/", view(self.reporting_view), name="billing_reporting"),
+            path("e-reporting/", view(self.ereporting_view), name="billing_ereporting"),
+            path("export-comptable/", view(self.accounting_view), name="billing_accounting"),
+            *super().get_urls(),
+        ]
+
+    def _export(self, request, *, form_class, name, title, help_text, renderers):
+        """The period form (last month by default), then, once filled in, the file in the
+        format chosen (``renderers``: format → function of the period). A read, so a GET: a
+        bookmarked link gives the same file again. For staff who may view invoices."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = form_class(request.GET or None, initial=ExportForm.last_month())
+        if form.is_valid():
+            period = Period(form.cleaned_data["start"], form.cleaned_data["end"])
+            extension = form.cleaned_data.get("format", "csv")
+            response = HttpResponse(renderers[extension](period),
+                                    content_type=EXPORT_CONTENT_TYPES[extension])
+            response["Content-Disposition"] = (
+                f'attachment; filename="{name}_{period.start.isoformat()}_'
+                f'{period.end.isoformat()}.{extension}"')
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "help_text": help_text,
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/billing/invoice/export.html", context)
+
+    def ereporting_view(self, request):
+        return self._export(
+            request, form_class=EReportingForm, name="e-reporting",
+            renderers={"csv": ereporting_csv, "json": ereporting_json},
+            title=_("E-reporting des ventes aux particuliers"),
+            help_text=_("Par jour (fuseau horaire %(time_zone)s) et par taux de TVA : base HT, "
+                        "TVA et TTC des factures aux particuliers moins leurs avoirs, nombre "
+                        "de transactions (factures + avoirs), et encaissements (paiements "
+                        "reçus moins remboursements versés : la TVA des prestations de "
+                        "services est exigible à l'encaissement).")
+            % {"time_zone": settings.BUSINESS_TIME_ZONE})
+
+    def accounting_view(self, request):
+        return self._export(
+            request, form_class=ExportForm, name="export-comptable",
+            renderers={"csv": accounting_csv},
+            title=_("Export comptable des factures et avoirs"),
+            help_text=_("Toutes les factures et tous les avoirs émis sur la période, dans "
+                        "l'ordre d'émission : numéro, date, client, HT, TVA par taux, TTC, "
+                        "date et moyen de paiement ; les avoirs en montants négatifs."))
 
     def reporting_view(self, request):
         """Staff reporting (issue 5, scope 8); the figures come from billing.reporting."""
@@ -207,12 +338,13 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 class PaymentMethodAdmin(ReadOnlyAdmin):
     """Cards are shown masked; the provider's token is never displayed."""
 
-    list_display = ["card", "customer", "expiry", "is_default", "created_at"]
+    list_display = ["card", "customer", "expiry", "issuing_country", "is_default",
+                    "created_at"]
     list_filter = ["brand", "is_default"]
     search_fields = ["customer__email", "customer__customer_number",
                      "=customer__subscriptions__licence_key", "=customer__invoices__number"]
     list_select_related = ["customer"]
-    fields = ["customer", "card", "expiry", "is_default", "created_at"]
+    fields = ["customer", "card", "expiry", "issuing_country", "is_default", "created_at"]
     readonly_fields = fields
 
     @admin.display(description=_("carte"), ordering="brand")
@@ -222,6 +354,10 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     @admin.display(description=_("expiration"))
     def expiry(self, method):
         return f"{method.exp_month:02d}/{method.exp_year}"
+
+    @admin.display(description=_("pays d'émission"), ordering="country")
+    def issuing_country(self, method):
+        return method.country or "–"
 
 
 class ProcessedFilter(admin.SimpleListFilter):

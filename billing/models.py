@@ -274,6 +274,8 @@ class SimulatedProviderCard(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField(null=True)
     exp_year = models.PositiveSmallIntegerField(null=True)
+    # The issuing country it reports for the card (simulated.COUNTRY_CARDS), or "".
+    country = models.CharField(max_length=2, blank=True, db_default="")
 
     def __str__(self):
         return self.token

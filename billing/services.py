@@ -128,6 +128,7 @@ def payment_method_save(*, customer, setup: CardSetup, now=None) -> PaymentMetho
             last4=setup.last4,
             exp_month=setup.exp_month,
             exp_year=setup.exp_year,
+            country=setup.country,
             is_default=True,
             created_at=now,
         )
@@ -513,7 +514,9 @@ def _charge_succeeded(charge, *, now, reference) -> Charge:
     if invoice.status in UNCOLLECTED:
         invoice.paid_at = now
         invoice.next_retry_at = None
-        invoice.save(update_fields=["paid_at", "next_retry_at"])
+        # Evidence of the customer's location (DESIGN §14): the country of the card that paid.
+        invoice.card_country = charge.payment_method.country if charge.payment_method else ""
+        invoice.save(update_fields=["paid_at", "next_retry_at", "card_country"])
         _invoice_issue(invoice, status=Invoice.Status.PAID, now=now)
     return charge
 

@@ -88,6 +88,9 @@ class CardSetup:
     last4: str
     exp_month: int
     exp_year: int
+    # The card's issuing country as the provider reports it (ISO 3166 alpha-2), "" when it
+    # does not: evidence of the customer's location (DESIGN §14).
+    country: str = ""
     # Set when the bank asks the cardholder to authenticate before the card may be saved:
     # the provider's setup (Stripe: the SetupIntent) and the secret its script completes.
     reference: str = ""

@@ -18,6 +18,13 @@ Test cards (any future expiry, any CVC):
 4000 0025 0000 3155  3-D Secure at setup only: its charges then go through
 ==================== ===========================================================
 
+The card's issuing country (location evidence, DESIGN §14) is reported for Stripe's country
+test cards, ``400000`` + the country's ISO 3166 numeric code + a tail, which otherwise succeed:
+4000 0025 0000 0003 France, 4000 0027 6000 0016 Germany, 4000 0024 6000 0001 Finland, one for
+each member state and a few others (``COUNTRY_CARDS``). Every other card, the ones above
+included, reports no country (""), as a provider that does not say: its invoices carry no card
+country and are never flagged.
+
 A charge that needs 3-D Secure is recorded in the ledger as a pending ``requires_action``
 operation under its idempotency key, with a client secret, and answered
 AuthenticationRequired(reference, client_secret); replaying the key or looking it up answers
@@ -87,6 +94,43 @@ BEHAVIOURS = {
     "4000000000000408": TIMEOUT_AFTER_SUCCESS,
     **AUTHENTICATING,
     **DECLINES,
+}
+
+# Stripe's international test cards (docs.stripe.com/testing#international-cards): the
+# number's digits 7 to 9 are the country's ISO 3166 numeric code.
+COUNTRY_CARDS = {
+    "4000000400000008": "AT",
+    "4000000560000004": "BE",
+    "4000001000000000": "BG",
+    "4000001910000009": "HR",
+    "4000001960000008": "CY",
+    "4000002030000002": "CZ",
+    "4000002080000001": "DK",
+    "4000002330000009": "EE",
+    "4000002460000001": "FI",
+    "4000002500000003": "FR",
+    "4000002760000016": "DE",
+    "4000003000000030": "GR",
+    "4000003480000005": "HU",
+    "4000003720000005": "IE",
+    "4000003800000008": "IT",
+    "4000004280000005": "LV",
+    "4000004400000000": "LT",
+    "4000004420000006": "LU",
+    "4000004700000007": "MT",
+    "4000005280000002": "NL",
+    "4000006160000005": "PL",
+    "4000006200000007": "PT",
+    "4000006420000001": "RO",
+    "4000007030000001": "SK",
+    "4000007050000006": "SI",
+    "4000007240000007": "ES",
+    "4000007520000008": "SE",
+    "4000005780000007": "NO",
+    "4000007560000009": "CH",
+    "4000008260000000": "GB",
+    "4000001240000000": "CA",
+    "4000000760000002": "BR",
 }
 
 
@@ -184,6 +228,7 @@ class SimulatedGateway(PaymentGateway):
             last4=number[-4:],
             exp_month=card.exp_month,
             exp_year=card.exp_year,
+            country=COUNTRY_CARDS.get(number, ""),
         )
         return CardToken(token, card_brand(number), number[-4:], card.exp_month, card.exp_year)
 
@@ -211,7 +256,7 @@ class SimulatedGateway(PaymentGateway):
             customer_reference=request.customer_reference or _new_reference("cus"),
             brand=card.brand, last4=card.last4,
             exp_month=card.exp_month or 12, exp_year=card.exp_year or 2099,
-            reference=reference, client_secret=client_secret,
+            country=card.country, reference=reference, client_secret=client_secret,
         )
 
     def card_setup_confirmed(self, reference: str) -> bool:

@@ -195,7 +195,7 @@ class StripeGateway(PaymentGateway):
         return CardSetup(
             token=method.id, customer_reference=customer, brand=_brand(method.card),
             last4=method.card.last4, exp_month=method.card.exp_month,
-            exp_year=method.card.exp_year,
+            exp_year=method.card.exp_year, country=_field(method.card, "country") or "",
             reference=intent.id if intent.status == "requires_action" else "",
             client_secret=intent.client_secret if intent.status == "requires_action" else "",
         )

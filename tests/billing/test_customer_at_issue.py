@@ -76,7 +76,7 @@ def test_a_draft_copies_nothing_until_it_is_issued(now):
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_fills_issued_invoices_from_the_customer_as_they_are_now():
     # given: an issued invoice and a draft from before the copy existed
-    before = [("billing", "0012_refund_reason_withdrawal"), ("accounts", "0004_billing_details")]
+    before = [("billing", "0013_simulated_card_country"), ("accounts", "0004_billing_details")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps

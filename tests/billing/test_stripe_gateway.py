@@ -214,6 +214,7 @@ def test_card_setup_creates_the_customer_and_saves_the_card_for_off_session_char
     assert card.token == token
     assert card.customer_reference.startswith("cus_")
     assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("Visa", "4242", 12, 2034)
+    assert card.country == "FR"  # payment_method.card.country (localstripe says FR for all)
     assert not card.requires_action
     assert stripe_client.v1.customers.retrieve(card.customer_reference).email == (
         "camille@example.com")

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0004_billing_details"),
-        ("billing", "0012_refund_reason_withdrawal"),
+        ("billing", "0013_simulated_card_country"),
     ]
 
     operations = [
