@@ -278,6 +278,12 @@ def open_renewal_invoice(subscription):
     )
 
 
+def expiry_due(subscription, *, now) -> bool:
+    """Auto-renewal off and ``ends_at`` passed: the subscription is over (``expired``)."""
+    return (subscription.status != Status.ENDED and not subscription.auto_renew
+            and subscription.ends_at is not None and subscription.ends_at <= now)
+
+
 def renewal_collectable(subscription, invoice) -> bool:
     """Not once the subscription ended or was cancelled for that period (a commitment keeps it
     chargeable until its end)."""

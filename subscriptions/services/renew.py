@@ -11,6 +11,7 @@ from subscriptions.models import Actor, EndReason, Status
 from subscriptions.periods import period_at
 from subscriptions.rules import (
     confirm_payment_refusal,
+    expiry_due,
     open_renewal_invoice,
     pay_now_refusal,
     renewal_collectable,
@@ -167,12 +168,7 @@ def subscription_expire(*, subscription_id: int, now) -> bool:
     """Auto-renewal off and ``ends_at`` passed: the subscription ends (``expired``)."""
     with transaction.atomic():
         subscription = lock_subscription(subscription_id)
-        if (
-            subscription.status == Status.ENDED
-            or subscription.auto_renew
-            or subscription.ends_at is None
-            or subscription.ends_at > now
-        ):
+        if not expiry_due(subscription, now=now):
             return False
         lifecycle.end(subscription, reason=EndReason.EXPIRED, at=subscription.ends_at, now=now)
         return True

@@ -10,9 +10,9 @@ from billing.models import Charge, Invoice, Refund
 from billing.selectors import plan_price
 from billing.services import invoice_void, payment_method_withdraw, refund_create
 from notifications.services import email_enqueue
-from subscriptions.models import Actor, Status
+from subscriptions.models import Actor, EndReason, Status
 from subscriptions.payment_links import confirm_link_url
-from subscriptions.rules import invoice_collectable, renewal_collectable
+from subscriptions.rules import expiry_due, invoice_collectable, renewal_collectable
 from subscriptions.selectors import business_tz
 from subscriptions.services import lifecycle
 from subscriptions.services.lifecycle import Who
@@ -192,6 +192,12 @@ def charge_settled(*, charge: Charge, subscription, now) -> None:
     ):
         refund_create(charge=charge, amount_cents=charge.amount_cents,
                       reason=Refund.Reason.UNCOLLECTED, now=now)
+        if subscription is not None and expiry_due(subscription, now=now):
+            # Paid for a period after the one it was cancelled at (a past-due renewal's
+            # 3-D Secure completed after the résiliation): refunded, and the contract ends
+            # now rather than at the next expiry scan, as past due with nothing to pay.
+            lifecycle.end(subscription, reason=EndReason.EXPIRED, at=subscription.ends_at,
+                          now=now)
         return
     if charge.status == Charge.Status.FAILED and charge.failure_kind == FailureKind.NOT_SENT:
         if invoice.kind != Invoice.Kind.RENEWAL or not invoice_collectable(subscription,

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from billing.gateways import AuthenticationRequired, CardSetupRequest, get_gateway
 from billing.gateways.simulated import challenge_complete
-from billing.models import Charge, Invoice, SimulatedProviderOperation
+from billing.models import Charge, Invoice, Refund, SimulatedProviderOperation
 from notifications.models import OutboxEmail
 from subscriptions.jobs import run_due_jobs
 from subscriptions.models import Status, SubscriptionEvent
@@ -30,6 +30,8 @@ from subscriptions.payment_links import (
 )
 from subscriptions.periods import add_days
 from subscriptions.selectors import business_tz
+from subscriptions.services import subscription_cancel
+from subscriptions.services.payments import charge_resume_apply
 from subscriptions.services.renew import subscription_renew, subscription_retry_payment
 from tests.factories import (
     PlanFactory,
@@ -441,3 +443,21 @@ def test_with_stripe_the_challenge_runs_in_stripe_js(now, settings):
     assert 'data-publishable-key="pk_test_portal"' in page
     assert "/retour/" in page
     assert "simulated-provider" not in page
+
+
+def test_a_challenge_passed_after_the_resiliation_is_refunded_and_the_contract_ends(now):
+    # given: a renewal waiting for 3-D Secure (past due), then the customer résilie: the
+    # contract ends with the period already paid, and the renewal is no longer collected
+    subscription, charge = _renewed_needing_authentication(now)
+    subscription_cancel(subscription=subscription, now=now)
+    subscription.refresh_from_db()
+    assert subscription.status == Status.PAST_DUE and subscription.ends_at <= now
+    # when: the cardholder passes the challenge anyway, and the portal learns it
+    challenge_complete(client_secret=charge.client_secret, approved=True)
+    charge_resume_apply(charge_id=charge.pk, now=now)
+    # then: the money goes back, and nothing is left past due with nothing to pay
+    subscription.refresh_from_db()
+    assert Refund.objects.get(charge=charge).amount_cents == charge.amount_cents
+    assert subscription.status == Status.ENDED
+    assert not subscription.invoices.filter(status__in=[Invoice.Status.DRAFT,
+                                                        Invoice.Status.OPEN]).exists()
