@@ -88,6 +88,16 @@ def _waiting_first_payment(now):
     return customer, plan, client, response
 
 
+def _terms_in_force(now):
+    return TermsVersion.objects.create(
+        version="2026-01", title="Conditions d'abonnement", body="…",
+        effective_date=now.date() - timedelta(days=30), published_at=now - timedelta(days=30))
+
+
+def _provider_down(self, **kwargs):
+    raise ProviderError("down")
+
+
 def _operation(charge):
     return SimulatedProviderOperation.objects.get(idempotency_key=charge.idempotency_key)
 
@@ -97,9 +107,7 @@ def _operation(charge):
 
 def test_a_first_payment_the_bank_wants_authenticated_waits_for_the_challenge(now):
     # given: terms in force
-    version = TermsVersion.objects.create(
-        version="2026-01", title="Conditions d'abonnement", body="…",
-        effective_date=now.date() - timedelta(days=30), published_at=now - timedelta(days=30))
+    version = _terms_in_force(now)
     # when
     customer, plan, _client_, response = _waiting_first_payment(now)
     # then: on to the challenge, nothing opened yet, the terms accepted now
@@ -351,15 +359,8 @@ def test_the_verification_pages_without_a_card_waiting_go_back_to_the_card_form(
 
 
 def test_terms_accepted_before_a_challenge_are_linked_to_the_subscription_it_opens(now):
-    TermsVersion.objects.create(
-        version="2026-01", title="Conditions", body="…",
-        effective_date=now.date() - timedelta(days=30), published_at=now - timedelta(days=30))
-    customer = UserFactory()
-    saved_card(customer, AUTHENTICATE_ALWAYS, now)
-    plan = PlanFactory(name="Essentiel")
-    client = _client(customer)
-    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
-                           {"accept_terms": "1", "use_saved_card": "1"})
+    _terms_in_force(now)
+    customer, _plan, client, response = _waiting_first_payment(now)
     client.get(_answered_at_the_bank(client, response, answer="approve"))
     subscription = customer.subscriptions.get()
     # As for a payment without a challenge: the acceptance belongs to the subscription.
@@ -367,15 +368,8 @@ def test_terms_accepted_before_a_challenge_are_linked_to_the_subscription_it_ope
 
 
 def test_terms_accepted_for_a_first_payment_refused_at_the_bank_belong_to_no_subscription(now):
-    TermsVersion.objects.create(
-        version="2026-01", title="Conditions", body="…",
-        effective_date=now.date() - timedelta(days=30), published_at=now - timedelta(days=30))
-    customer = UserFactory()
-    saved_card(customer, AUTHENTICATE_ALWAYS, now)
-    plan = PlanFactory(name="Essentiel")
-    client = _client(customer)
-    response = client.post(reverse("subscriptions:subscribe", args=[plan.code]),
-                           {"accept_terms": "1", "use_saved_card": "1"})
+    _terms_in_force(now)
+    customer, _plan, client, response = _waiting_first_payment(now)
     client.get(_answered_at_the_bank(client, response, answer="refuse"))
     assert not customer.subscriptions.exists()
     # what the customer accepted when they paid is kept, attached to nothing
@@ -452,10 +446,7 @@ def test_a_failed_cancel_never_lets_a_second_plan_change_charge(now, monkeypatch
     subscription, premium, _client_, _response = _upgrade_waiting(now)
     ultimate = PlanFactory(code="ultimate", name="Ultimate", tier=3, price_cents=2450)
 
-    def unavailable(self, **kwargs):
-        raise ProviderError("down")
-
-    monkeypatch.setattr(SimulatedGateway, "cancel", unavailable)
+    monkeypatch.setattr(SimulatedGateway, "cancel", _provider_down)
     with pytest.raises(PlanChangeError):
         subscription_upgrade(subscription=subscription, plan=ultimate, now=now)
     assert Charge.objects.filter(invoice__kind=Invoice.Kind.PRORATION).count() == 1
@@ -468,10 +459,7 @@ def test_a_failed_cancel_never_lets_a_second_first_payment_charge(now, monkeypat
     with pytest.raises(ChallengeRequired):
         subscription_subscribe(customer=customer, plan=plan, now=now)
 
-    def unavailable(self, **kwargs):
-        raise ProviderError("down")
-
-    monkeypatch.setattr(SimulatedGateway, "cancel", unavailable)
+    monkeypatch.setattr(SimulatedGateway, "cancel", _provider_down)
     with pytest.raises(SubscribeError):
         subscription_subscribe(customer=customer, plan=plan,
                                card_token=card_token(SUCCESS, 12, now.year + 2), now=now)
